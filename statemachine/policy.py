@@ -1,0 +1,18 @@
+"""The settings the rules depend on, passed in by the caller (the domain reads no environment)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    default_account: str = "default"
+    default_run_timeout: float | None = 3600  # seconds; None or below 1: no timeout
+    default_waiting_timeout: float | None = None
+    default_step_timeout: float | None = None
+
+
+def deadline_after(start_ms: int, seconds: float | None) -> int | None:
+    """`start + seconds`, or None when the timeout is absent, zero, negative or below one second."""
+    if seconds is None or seconds < 1:
+        return None
+    return start_ms + int(seconds * 1000)
