@@ -1,0 +1,38 @@
+"""Every Redis key runstate uses, in one place.
+
+Keys of one run carry the hash tag `{run_id}`, so a later sharding by run across several
+primaries keeps a run's keys together. Run ids cannot contain braces (the event format
+refuses them), so a tag always closes where it should.
+"""
+
+PREFIX = "runstate"
+
+
+def run(run_id: str) -> str:
+    """Hash {v: version, d: RunState JSON}. No TTL while the run is open; RUNSTATE_RETENTION once finished."""
+    return f"{PREFIX}:run:{{{run_id}}}"
+
+
+def history(run_id: str) -> str:
+    """List of Transition JSON, in order. Same TTL as the run."""
+    return f"{PREFIX}:history:{{{run_id}}}"
+
+
+def seen(run_id: str) -> str:
+    """Set of the event ids this run has processed (the dedupe). Same TTL as the run."""
+    return f"{PREFIX}:seen:{{{run_id}}}"
+
+
+def tombstone(run_id: str) -> str:
+    """The finished run's status; TTL twice RUNSTATE_RETENTION, so late events stay stale after it is gone."""
+    return f"{PREFIX}:tombstone:{{{run_id}}}"
+
+
+# Sorted set of run ids by created_at (ms). No TTL: members whose run expired are pruned when listed.
+RUNS = f"{PREFIX}:runs"
+
+# List of rejected-event records (JSON), oldest first. No TTL: every rejection is kept.
+REJECTED = f"{PREFIX}:rejected"
+
+# Hash of outcome counters ("run.applied", "step.stale", "late_usage", ...). No TTL.
+STATS = f"{PREFIX}:stats"

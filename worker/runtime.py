@@ -1,0 +1,33 @@
+"""The process's settings and Redis connection, made once at the edge and handed down."""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import fakeredis
+from redis import Redis
+
+from worker.processor import Processor
+from worker.settings import Settings
+from worker.store import Store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: "Redis[bytes]"
+    embedded: bool = False  # fakeredis in this process: `replay` with no REDIS_URL
+
+    @classmethod
+    def connect(cls, settings: Settings, *, embedded_when_unset: bool = False) -> "Runtime":
+        """Redis from REDIS_URL (or its default); embedded fakeredis when asked and REDIS_URL is unset."""
+        if embedded_when_unset and settings.redis_url is None:
+            return cls(settings, fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+        return cls(settings, Redis.from_url(settings.effective_redis_url))
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.redis, self.settings.retention)
+
+    @cached_property
+    def processor(self) -> Processor:
+        return Processor(self.store, self.settings.policy())
