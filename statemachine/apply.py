@@ -150,7 +150,7 @@ class _Work:
         event = self.event
         if self.run is None:
             self._create_run()
-            if isinstance(event, RunStarted):
+            if TARGET[event.event_type] == RunStatus.RUNNING:  # run.started, run.resumed: creating is the change
                 return Outcome.APPLIED
         else:
             self._fire_run_deadline_before(self.at)

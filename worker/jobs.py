@@ -5,11 +5,11 @@ from typing import Any
 import structlog
 from rq import get_current_job
 
+from statemachine.errors import InvalidEvent
 from worker.envelope import Envelope, from_json
 from worker.processor import rejected_record
 from worker.runtime import Runtime
 from worker.settings import Settings
-from statemachine.errors import InvalidEvent
 
 log = structlog.get_logger("runstate.jobs")
 

@@ -27,7 +27,7 @@ class PublishReport:
 
 
 class Publisher:
-    def __init__(self, redis: "Redis[bytes]", queue_name: str = "runstate", batch_size: int = 500) -> None:
+    def __init__(self, redis: Redis, queue_name: str = "runstate", batch_size: int = 500) -> None:
         self.queue = make_queue(redis, queue_name)
         self.batch_size = batch_size
 

@@ -53,7 +53,7 @@ class RunstateJob(Job):
         return None
 
 
-def make_queue(redis: "Redis[bytes]", name: str) -> Queue:
+def make_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer, job_class=RunstateJob)
 
 
@@ -69,7 +69,7 @@ def _record_refusal(store: Store) -> Any:
     return handler
 
 
-def worker_arguments(redis: "Redis[bytes]", queue_name: str, store: Store) -> dict[str, Any]:
+def worker_arguments(redis: Redis, queue_name: str, store: Store) -> dict[str, Any]:
     return {
         "queues": [make_queue(redis, queue_name)],
         "connection": redis,

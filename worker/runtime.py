@@ -14,7 +14,7 @@ from worker.store import Store
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    redis: "Redis[bytes]"
+    redis: Redis
     embedded: bool = False  # fakeredis in this process: `replay` with no REDIS_URL
 
     @classmethod

@@ -17,7 +17,7 @@ Environment:
   RUNSTATE_DEFAULT_STEP_TIMEOUT     seconds a step may stay in progress (default: none)
   RUNSTATE_RETENTION                seconds a finished run is kept (default 604800)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
-  RUNSTATE_LOG_LEVEL                debug, info, warning or error (default info)"""
+  RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
 
 class Settings(BaseSettings):
@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     retention: int = Field(default=7 * 86_400, ge=1)
     batch_size: int = Field(default=500, ge=1, le=5_000)
     queue_name: str = "runstate"
-    log_level: str = "info"
+    log_level: str | None = None  # None: info for workers, warning for one-shot commands
 
     @property
     def effective_redis_url(self) -> str:

@@ -45,7 +45,7 @@ class Commit:
 
 
 class Store:
-    def __init__(self, redis: "Redis[bytes]", retention: int) -> None:
+    def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
         self.retention = retention
         self._commit = redis.register_script(_COMMIT)
@@ -140,7 +140,7 @@ class Store:
     def runs(self, chunk: int = 500) -> Iterator[RunState]:
         """Every stored run in creation order; ids whose run has expired are pruned on the way."""
         start = 0
-        while ids := self.redis.zrange(keys.RUNS, start, start + chunk - 1):
+        while ids := [_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
             documents = self._documents(ids)
             gone = [run_id for run_id, document in zip(ids, documents, strict=True) if document is None]
             if gone:
@@ -148,10 +148,10 @@ class Store:
             start += chunk - len(gone)
             yield from (RunState.model_validate_json(d) for d in documents if d is not None)
 
-    def _documents(self, ids: list[bytes]) -> list[bytes | None]:
+    def _documents(self, ids: list[str]) -> list[bytes | None]:
         pipe = self.redis.pipeline(transaction=False)
         for run_id in ids:
-            pipe.hget(keys.run(run_id.decode()), "d")
+            pipe.hget(keys.run(run_id), "d")
         return list(pipe.execute())
 
     def rejected(self) -> Iterator[dict[str, Any]]:
@@ -159,4 +159,8 @@ class Store:
             yield orjson.loads(item)
 
     def stats(self) -> dict[str, int]:
-        return {name.decode(): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
+        return {_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

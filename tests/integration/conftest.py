@@ -1,0 +1,57 @@
+"""A real redis-server on a free port (never a user's 6379), and helpers to run real workers."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import pytest
+from pytest_redis import factories
+from redis import Redis
+
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+redis_server = factories.redis_proc(port=None, save="")
+redis_client = factories.redisdb("redis_server", decode=False)
+
+
+@pytest.fixture
+def redis_url(redis_server: object, redis_client: Redis) -> str:
+    """The URL of the test server; its data is flushed after each test by pytest-redis."""
+    return f"redis://{redis_server.host}:{redis_server.port}/0"  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def runtime(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    return Runtime.connect(Settings())
+
+
+def cli_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNSTATE_")}
+    env.update(REDIS_URL=redis_url, RUNSTATE_LOG_LEVEL="warning", **extra)
+    return env
+
+
+def runstate(
+    args: Sequence[str], redis_url: str, *, stdin: bytes | None = None, **extra: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the real `runstate` command in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        input=stdin,
+        capture_output=True,
+        env=cli_env(redis_url, **extra),
+        timeout=240,
+        check=False,
+    )
+
+
+def start_worker(redis_url: str, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "worker", *args],
+        env=cli_env(redis_url, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

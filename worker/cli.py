@@ -1,0 +1,188 @@
+"""The `runstate` command: each subcommand parses, builds settings, and calls one function."""
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
+from worker import logs, reads
+from worker.runtime import Runtime
+from worker.settings import ENVIRONMENT_HELP, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _runtime(embedded_when_unset: bool = False, log_level: str = "warning") -> Runtime:
+    settings = _settings()
+    logs.configure(settings.log_level or log_level)
+    return Runtime.connect(settings, embedded_when_unset=embedded_when_unset)
+
+
+def _print_json(value: Any, *, pretty: bool = False) -> None:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    sys.stdout.buffer.write(orjson.dumps(value, option=option) + b"\n")
+    sys.stdout.flush()
+
+
+def _print_lines(values: Iterable[Any]) -> None:
+    for value in values:
+        sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+    sys.stdout.flush()
+
+
+def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([c.value for c in choices]),
+        default=Format.NATIVE.value,
+        show_default=True,
+        help="Output shape.",
+    )
+
+
+def _not_found(error: reads.NotFound) -> None:
+    click.echo(f"runstate: {error}", err=True)
+    sys.exit(1)
+
+
+@click.group(epilog=ENVIRONMENT_HELP)
+def main() -> None:
+    """runstate keeps the lifecycle of AI-agent runs and their steps correct."""
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
+def publish(files: tuple[str, ...]) -> None:
+    """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
+
+    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
+    """
+    from worker.publisher import Publisher
+
+    runtime = _runtime()
+    publisher = Publisher(runtime.redis, runtime.settings.queue_name, runtime.settings.batch_size)
+    accepted = invalid = 0
+    for name in files or ("-",):
+        with click.open_file(name, encoding="utf-8") as stream:
+            report = publisher.publish_lines(stream)
+        prefix = "" if len(files) <= 1 else f"{name}: "
+        for number, reason in report.errors:
+            click.echo(f"{prefix}line {number}: {reason}", err=True)
+        accepted += report.accepted
+        invalid += len(report.errors)
+    click.echo(f"published {accepted} events; {invalid} invalid lines", err=True)
+    sys.exit(1 if invalid else 0)
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.option("--burst", is_flag=True, help="Exit when no work is left.")
+@click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's Worker) instead of working in-process.")
+def worker(burst: bool, fork: bool) -> None:
+    """Run a worker on runstate's queue: apply queued events to runs and steps."""
+    from worker import jobs
+    from worker.queueing import RunstateForkingWorker, RunstateWorker, worker_arguments
+
+    runtime = _runtime(log_level="info")
+    jobs.bind(runtime)
+    worker_class = RunstateForkingWorker if fork else RunstateWorker
+    rq_worker = worker_class(**worker_arguments(runtime.redis, runtime.settings.queue_name, runtime.store))
+    rq_worker.work(burst=burst, logging_level=(runtime.settings.log_level or "info").upper())
+
+
+@main.group(epilog=ENVIRONMENT_HELP)
+def show() -> None:
+    """Show one run or one step as a JSON object."""
+
+
+@show.command("run", epilog=ENVIRONMENT_HELP)
+@click.argument("run_id")
+@_format_option(RUN_FORMATS)
+def show_run(run_id: str, fmt: str) -> None:
+    """Show the run RUN_ID."""
+    try:
+        _print_json(reads.run(_runtime().store, run_id, Format(fmt)), pretty=True)
+    except reads.NotFound as error:
+        _not_found(error)
+
+
+@show.command("step", epilog=ENVIRONMENT_HELP)
+@click.argument("run_id")
+@click.argument("step_id")
+@_format_option(STEP_FORMATS)
+def show_step(run_id: str, step_id: str, fmt: str) -> None:
+    """Show the step STEP_ID of the run RUN_ID."""
+    try:
+        _print_json(reads.step(_runtime().store, run_id, step_id, Format(fmt)), pretty=True)
+    except reads.NotFound as error:
+        _not_found(error)
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.argument("run_id")
+@_format_option(STEP_FORMATS)
+def steps(run_id: str, fmt: str) -> None:
+    """The steps of RUN_ID as a JSON array, in creation order."""
+    try:
+        _print_json(reads.steps(_runtime().store, run_id, Format(fmt)))
+    except reads.NotFound as error:
+        _not_found(error)
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.option("--status", type=click.Choice(["running", "waiting", "completed", "failed", "cancelled", "timeout"]))
+@_format_option(RUN_FORMATS)
+def runs(status: str | None, fmt: str) -> None:
+    """Every stored run as JSON Lines, oldest first."""
+    _print_lines(reads.runs(_runtime().store, status, Format(fmt)))
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.argument("run_id")
+def history(run_id: str) -> None:
+    """The transitions of RUN_ID as JSON Lines, in order."""
+    try:
+        _print_lines(reads.history(_runtime().store, run_id))
+    except reads.NotFound as error:
+        _not_found(error)
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+def rejected() -> None:
+    """Every rejected event as JSON Lines, with its reason."""
+    _print_lines(_runtime().store.rejected())
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+def stats() -> None:
+    """Outcome counters as one JSON object."""
+    _print_json(reads.stats(_runtime().store), pretty=True)
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON Lines instead of a table.")
+def replay(file: Path, as_json: bool) -> None:
+    """Publish FILE and process it in this process, then summarize its runs.
+
+    With no REDIS_URL this runs on an embedded in-memory Redis: nothing to install.
+    """
+    from worker.replay import json_lines, replay, table
+
+    runtime = _runtime(embedded_when_unset=True)
+    result = replay(runtime, file)
+    for number, reason in result.published.errors:
+        click.echo(f"line {number}: {reason}", err=True)
+    if as_json:
+        sys.stdout.buffer.write(json_lines(result.runs))
+    else:
+        click.echo(table(result.runs))
+    sys.exit(1 if result.published.errors else 0)

@@ -1,0 +1,72 @@
+"""Reads in the users' shapes: what `show`, `steps`, `runs`, `history`, `rejected` and `stats` print."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from statemachine.dialects import Format, render_run, render_step, render_transition
+from statemachine.status import ObjectKind, Outcome
+from worker.store import Store
+
+
+class NotFound(LookupError):
+    """Raised when a run or step id names nothing stored; the message names the id."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+
+
+def run(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+    state = store.get(run_id)
+    if state is None:
+        raise NotFound(f"run {run_id!r}")
+    return render_run(state, fmt)
+
+
+def step(store: Store, run_id: str, step_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+    state = store.get(run_id)
+    if state is None:
+        raise NotFound(f"run {run_id!r}")
+    found = state.steps.get(step_id)
+    if found is None:
+        raise NotFound(f"step {step_id!r} of run {run_id!r}")
+    return render_step(found, state.run, fmt)
+
+
+def steps(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> list[dict[str, Any]]:
+    state = store.get(run_id)
+    if state is None:
+        raise NotFound(f"run {run_id!r}")
+    return [render_step(s, state.run, fmt) for s in state.steps.values()]
+
+
+def runs(store: Store, status: str | None = None, fmt: Format = Format.NATIVE) -> Iterator[dict[str, Any]]:
+    for state in store.runs():
+        if status is None or state.run.status == status:
+            yield render_run(state, fmt)
+
+
+def history(store: Store, run_id: str) -> list[dict[str, Any]]:
+    entries = store.history(run_id)
+    if not entries and store.get(run_id) is None:
+        raise NotFound(f"run {run_id!r}")
+    return [render_transition(t) for t in entries]
+
+
+def stats(store: Store) -> dict[str, Any]:
+    """Counts by outcome, in total and by object, plus late usage, gaps and refused jobs."""
+    raw = store.stats()
+    by_object = {
+        kind.value: {outcome.value: raw.get(f"{kind.value}.{outcome.value}", 0) for outcome in Outcome}
+        for kind in ObjectKind
+    }
+    totals = {outcome.value: sum(counts[outcome.value] for counts in by_object.values()) for outcome in Outcome}
+    invalid = raw.get("event.rejected", 0)
+    totals[Outcome.REJECTED.value] += invalid
+    return {
+        **totals,
+        "late_usage": raw.get("late_usage", 0),
+        "gaps": raw.get("gaps", 0),
+        "invalid_events": invalid,
+        "poisoned_jobs": raw.get("job.poisoned", 0),
+        **by_object,
+    }
