@@ -58,13 +58,17 @@ def make_queue(redis: Redis, name: str) -> Queue:
 
 
 def _record_refusal(store: Store) -> Any:
+    """An RQ exception handler: a refused or undecodable job becomes a `poisoned_job` record."""
+
     def handler(job: Job, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> bool:
-        if isinstance(exc, PoisonedJob):
-            raw = orjson.dumps({"job_id": job.id}).decode()
-            store.reject_orphans([rejected_record(raw, exc, store.now_ms())], {"job.poisoned": 1})
-            log.error("job.refused", job_id=job.id, reason=exc.why)
-            return False  # handled: no other handler needs it
-        return True
+        if isinstance(exc, DeserializationError):
+            exc = PoisonedJob(job.id, "its payload is not JSON")
+        if not isinstance(exc, PoisonedJob):
+            return True  # not ours to judge: RQ's default handling goes on
+        raw = orjson.dumps({"job_id": job.id}).decode()
+        store.reject_orphans([rejected_record(raw, exc, store.now_ms())], {"job.poisoned": 1})
+        log.error("job.refused", job_id=job.id, reason=exc.why)
+        return False
 
     return handler
 

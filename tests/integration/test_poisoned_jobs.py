@@ -1,0 +1,34 @@
+"""Only runstate's own functions ever run: forged jobs are refused, recorded, and the worker goes on."""
+
+from pathlib import Path
+
+import orjson
+from rq import Queue
+from rq.serializers import DefaultSerializer, JSONSerializer
+
+from tests.integration.conftest import runstate
+from worker.runtime import Runtime
+
+
+def test_forged_job_calling_os_system_creates_no_file(redis_url: str, runtime: Runtime, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    forged = Queue("runstate", connection=runtime.redis, serializer=JSONSerializer)
+    forged.enqueue("os.system", f"touch {canary}")
+    pickled = Queue("runstate", connection=runtime.redis, serializer=DefaultSerializer)
+    pickled.enqueue("os.system", f"touch {canary}")
+    good = b'{"id": "e1", "type": "run.started", "run_id": "r_after_poison"}\n'
+    assert runstate(["publish", "-"], redis_url, stdin=good).returncode == 0
+
+    worked = runstate(["worker", "--burst"], redis_url)
+
+    assert worked.returncode == 0, worked.stderr
+    assert not canary.exists()
+    state = runtime.store.get("r_after_poison")
+    assert state is not None
+    assert state.run.status == "running"
+    records = list(runtime.store.rejected())
+    assert [r["reason"] for r in records] == ["poisoned_job", "poisoned_job"]
+    assert "'os.system' is not runstate's own" in records[0]["detail"]
+    assert "not JSON" in records[1]["detail"]
+    assert runtime.store.stats()["job.poisoned"] == 2
+    assert orjson.loads(runstate(["stats"], redis_url).stdout)["poisoned_jobs"] == 2
