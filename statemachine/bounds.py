@@ -58,12 +58,20 @@ def _depth(value: Any) -> int:
             stack.extend((child, level + 1) for child in item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("NaN and Infinity are not JSON numbers")
+        elif isinstance(item, int) and not -(2**63) <= item < 2**64:
+            raise ValueError("integers must fit in 64 bits")
     return deepest
 
 
-def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+def finite_json(value: dict[str, Any]) -> dict[str, Any]:
+    """`value` itself, when its numbers are finite JSON numbers and it nests at most MAX_JSON_DEPTH deep."""
     if (depth := _depth(value)) > MAX_JSON_DEPTH:
         raise ValueError(f"nesting depth is {depth}; at most {MAX_JSON_DEPTH} is allowed")
+    return value
+
+
+def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    finite_json(value)
     size = len(orjson.dumps(value))
     if size > MAX_JSON_BYTES:
         raise ValueError(f"is {size} bytes as JSON; at most {MAX_JSON_BYTES} are allowed")
@@ -71,6 +79,9 @@ def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seconds(value: float | int | None) -> float | int | None:
+    # Checked here, not with allow_inf_nan: pydantic's own check overflows on huge integers.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number of seconds (got {value})")
     if value is not None and abs(value) > MAX_TIMEOUT_SECONDS:
         raise ValueError(f"must be at most {MAX_TIMEOUT_SECONDS} seconds (got {value})")
     return value
@@ -84,6 +95,6 @@ Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 CostUsd = Annotated[Decimal, Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False, decimal_places=18)]
-Seconds = Annotated[float | int | None, Field(allow_inf_nan=False), AfterValidator(_seconds)]
+Seconds = Annotated[float | int | None, AfterValidator(_seconds)]
 Timestamp = Annotated[int, BeforeValidator(parse_time)]
 Tags = Annotated[list[Annotated[str, StringConstraints(max_length=128)]], Field(max_length=32)]

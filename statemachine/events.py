@@ -5,9 +5,9 @@
 """
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from statemachine.bounds import (
     CostUsd,
@@ -21,6 +21,7 @@ from statemachine.bounds import (
     Text,
     Timestamp,
     Tokens,
+    finite_json,
 )
 from statemachine.errors import InvalidEvent
 from statemachine.status import ObjectKind
@@ -94,6 +95,11 @@ class StepDetails(_Strict):
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
     type: Literal["message_creation", "tool_calls"]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        finite_json(self.model_dump())  # free-form, but finite and no deeper than any JSON object
+        return self
 
 
 # --- data, per event family -------------------------------------------------------------
@@ -229,8 +235,9 @@ _EVENT = TypeAdapter[Event](Annotated[Event, Field(discriminator="type")])
 
 def parse_event(text: str | bytes) -> Event:
     """One event from its JSON text; raises InvalidEvent naming every field and rule it breaks."""
-    if len(text) > MAX_EVENT_BYTES:
-        raise InvalidEvent((f"event is {len(text)} bytes; at most {MAX_EVENT_BYTES} are allowed",))
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent((f"event is {size} bytes; at most {MAX_EVENT_BYTES} are allowed",))
     try:
         return _EVENT.validate_json(text)
     except ValidationError as exc:

@@ -39,7 +39,10 @@ def parse_time(value: object) -> int:
             raise ValueError(f"is not a valid time: {exc}") from None
         if parsed < _EPOCH:
             raise ValueError(f"must not be before 1970 (got {value[:40]!r})")
-        return (parsed - _EPOCH) // _ONE_MS
+        ms = (parsed - _EPOCH) // _ONE_MS
+        if ms > MAX_UNIX_SECONDS * 1000 + 999:  # a negative offset can push 9999-12-31 into year 10000
+            raise ValueError(f"must not be after 9999-12-31T23:59:59.999Z (got {value[:40]!r})")
+        return ms
     raise ValueError(f"must be an RFC 3339 time with an offset or Unix seconds (got {type(value).__name__})")
 
 

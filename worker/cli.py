@@ -66,10 +66,8 @@ def publish(files: tuple[str, ...]) -> None:
 
     Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
     """
-    from worker.publisher import Publisher
-
     runtime = _runtime()
-    publisher = Publisher(runtime.redis, runtime.settings.queue_name, runtime.settings.batch_size)
+    publisher = runtime.publisher
     accepted = invalid = 0
     for name in files or ("-",):
         with click.open_file(name, encoding="utf-8") as stream:
@@ -88,14 +86,9 @@ def publish(files: tuple[str, ...]) -> None:
 @click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's Worker) instead of working in-process.")
 def worker(burst: bool, fork: bool) -> None:
     """Run a worker on runstate's queue: apply queued events to runs and steps."""
-    from worker import jobs
-    from worker.queueing import RunstateForkingWorker, RunstateWorker, worker_arguments
+    from worker.service import run_worker
 
-    runtime = _runtime(log_level="info")
-    jobs.bind(runtime)
-    worker_class = RunstateForkingWorker if fork else RunstateWorker
-    rq_worker = worker_class(**worker_arguments(runtime.redis, runtime.settings.queue_name, runtime.store))
-    rq_worker.work(burst=burst, logging_level=(runtime.settings.log_level or "info").upper())
+    run_worker(_runtime(log_level="info"), burst=burst, fork=fork)
 
 
 @main.group(epilog=ENVIRONMENT_HELP)

@@ -1,17 +1,24 @@
-"""The RQ job functions: the only functions a runstate worker will execute."""
+"""The RQ job functions: the only functions a runstate worker will execute.
 
+A job names runs whose inboxes hold events; the events themselves wait in Redis (see
+`store`), so a job that is lost with its worker loses nothing: the run's timer brings a
+worker back to it.
+"""
+
+import re
 from typing import Any
 
 import structlog
 from rq import get_current_job
 
-from statemachine.errors import InvalidEvent
-from worker.envelope import Envelope, from_json
-from worker.processor import rejected_record
+from statemachine.errors import PoisonedJob
 from worker.runtime import Runtime
 from worker.settings import Settings
 
 log = structlog.get_logger("runstate.jobs")
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+MAX_RUNS_PER_JOB = 10_000
 
 _runtime: Runtime | None = None
 
@@ -22,7 +29,7 @@ def bind(runtime: Runtime) -> None:
     _runtime = runtime
 
 
-def _current_runtime() -> Runtime:
+def current_runtime() -> Runtime:
     global _runtime
     if _runtime is None:  # a plain `rq worker` started us: read the environment once
         job = get_current_job()
@@ -31,34 +38,19 @@ def _current_runtime() -> Runtime:
     return _runtime
 
 
-def apply_events(batch: Any) -> dict[str, Any]:
-    """Apply a batch of queued events (`[[text, account, origin], ...]`) in order."""
-    runtime = _current_runtime()
-    if not isinstance(batch, list):
-        batch = [batch]
-    envelopes: list[Envelope] = []
-    malformed: list[bytes] = []
-    for item in batch:
-        try:
-            envelopes.append(from_json(item))
-        except ValueError as exc:
-            now = runtime.store.now_ms()
-            malformed.append(rejected_record(_as_text(item), InvalidEvent((str(exc),)), now))
-    if malformed:
-        runtime.store.reject_orphans(malformed, {"event.rejected": len(malformed)})
-    report = runtime.processor.process(envelopes)
-    log.info("batch.applied", events=len(envelopes), **report.as_dict())
+def drain(run_ids: Any) -> dict[str, Any]:
+    """Apply what is queued for these runs, in order."""
+    job = get_current_job()
+    if (
+        not isinstance(run_ids, list)
+        or len(run_ids) > MAX_RUNS_PER_JOB
+        or not all(isinstance(r, str) and _RUN_ID.fullmatch(r) for r in run_ids)
+    ):
+        raise PoisonedJob(job.id if job else "?", "its argument must be a list of run ids")
+    report = current_runtime().processor.drain(run_ids)
+    log.info("runs.drained", runs=len(run_ids), **report.as_dict())
     return report.as_dict()
 
 
-def _as_text(item: Any) -> str:
-    import orjson
-
-    try:
-        return orjson.dumps(item).decode()
-    except TypeError:
-        return repr(item)[:1000]
-
-
 # Every function a worker may execute, by the dotted name RQ stores in a job.
-ALLOWED_FUNCTIONS = frozenset({f"{__name__}.apply_events"})
+ALLOWED_FUNCTIONS = frozenset({f"{__name__}.drain"})

@@ -28,6 +28,24 @@ def tombstone(run_id: str) -> str:
     return f"{PREFIX}:tombstone:{{{run_id}}}"
 
 
+def inbox(run_id: str) -> str:
+    """List of queued events (envelope JSON) not yet applied, in publish order. Emptied as they apply."""
+    return f"{PREFIX}:inbox:{{{run_id}}}"
+
+
+def held(run_id: str) -> str:
+    """JSON list of events waiting for a `sequence` gap to fill. Deleted when empty."""
+    return f"{PREFIX}:held:{{{run_id}}}"
+
+
+def run_timer(run_id: str) -> str:
+    """The run's member in TIMERS: due when its inbox needs draining, a held event's wait ends, or a deadline."""
+    return f"run:{run_id}"
+
+
+# The one timer index: sorted set of members by due time (ms, Redis TIME). No TTL.
+TIMERS = f"{PREFIX}:timers"
+
 # Sorted set of run ids by created_at (ms). No TTL: members whose run expired are pruned when listed.
 RUNS = f"{PREFIX}:runs"
 

@@ -1,6 +1,7 @@
-"""Apply a batch of events: load every run it touches in one round trip, apply each run's
-events in order through `apply_event`, commit each run with one compare-and-set, and
-reapply the runs another worker changed in between.
+"""Drain runs' inboxes: load every run of a batch in one round trip, release its events in
+`sequence` order, apply them through `apply_event`, and commit each run with one
+compare-and-set that also removes what it applied from the inbox. A run another worker
+changed in between is loaded and applied again, from the same inbox head.
 """
 
 from collections import Counter
@@ -10,17 +11,20 @@ from typing import Any
 import orjson
 import structlog
 
-from statemachine.apply import Incoming, Result, apply_event
+from statemachine.apply import Incoming, apply_event
 from statemachine.errors import InvalidEvent, RunstateError
 from statemachine.events import Event, parse_event
 from statemachine.models import RunState
+from statemachine.ordering import Arrival, release
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL
 from statemachine.timefmt import rfc3339
-from worker.envelope import Envelope
+from worker.envelope import Envelope, from_json
 from worker.store import Commit, Loaded, Store
 
 log = structlog.get_logger("runstate.processor")
+
+DRAIN_LIMIT = 1000  # inbox entries one pass takes from one run
 
 
 @dataclass
@@ -41,74 +45,99 @@ def rejected_record(raw: str, error: RunstateError, at: int) -> bytes:
     return orjson.dumps({"event": event, "reason": error.code, "detail": error.detail, "at": rfc3339(at)})
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One inbox entry, decoded as far as it could be."""
+
+    raw: str
+    envelope: Envelope | None
+    event: Event | None
+    invalid: InvalidEvent | None
+
+
+def decode(raw: str) -> Queued:
+    try:
+        envelope = from_json(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return Queued(raw, None, None, InvalidEvent((f"queued entry: {exc}",)))
+    try:
+        return Queued(raw, envelope, parse_event(envelope.text), None)
+    except InvalidEvent as invalid:
+        return Queued(raw, envelope, None, invalid)
+
+
 class Processor:
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, reorder_window_ms: int = 30_000) -> None:
         self.store = store
         self.policy = policy
+        self.window_ms = reorder_window_ms
 
-    def process(self, envelopes: list[Envelope]) -> BatchReport:
+    def drain(self, run_ids: list[str]) -> BatchReport:
+        """Apply everything queued for these runs, in order, until their inboxes are empty."""
         report = BatchReport()
-        by_run: dict[str, list[tuple[Envelope, Event]]] = {}
-        orphans: list[tuple[Envelope, InvalidEvent]] = []
-        for envelope in envelopes:
-            try:
-                event = parse_event(envelope.text)
-            except InvalidEvent as invalid:
-                orphans.append((envelope, invalid))
-                continue
-            by_run.setdefault(event.run_id, []).append((envelope, event))
-        if orphans:
-            self._reject_orphans(orphans, report)
-        pending = by_run
+        pending = list(dict.fromkeys(run_ids))
         while pending:
-            now, loaded = self.store.load({run: [e.id for _, e in items] for run, items in pending.items()})
-            commits = [self._apply_run(run, items, loaded[run], now) for run, items in pending.items()]
+            now, loaded = self.store.load(pending, DRAIN_LIMIT)
+            queued = {run_id: [decode(raw.decode()) for raw in loaded[run_id].inbox] for run_id in pending}
+            seen = self.store.seen({r: [q.event.id for q in items if q.event] for r, items in queued.items()})
+            commits = [self._drain_run(r, loaded[r], queued[r], seen[r], now) for r in pending]
             accepted = self.store.commit(commits)
-            pending = {}
+            pending = []
             for commit, ok in zip(commits, accepted, strict=True):
-                if ok:
-                    report.outcomes.update(commit.counters)
-                else:  # another worker changed the run since we read it: read it again, apply again
-                    pending[commit.run_id] = by_run[commit.run_id]
-            if pending:
-                report.conflicts += len(pending)
-                log.debug("runs.conflict", runs=len(pending))
+                if not ok:  # another worker committed this run since we read it: read it again
+                    report.conflicts += 1
+                    pending.append(commit.run_id)
+                    continue
+                report.outcomes.update(commit.counters)
+                if commit.consumed == DRAIN_LIMIT:
+                    pending.append(commit.run_id)
         return report
 
-    def _apply_run(self, run_id: str, items: list[tuple[Envelope, Event]], loaded: Loaded, now: int) -> Commit:
-        commit = Commit(run_id, loaded.version)
+    def _drain_run(self, run_id: str, loaded: Loaded, queued: list[Queued], seen: frozenset[str], now: int) -> Commit:
+        commit = Commit(run_id, loaded.version, consumed=len(queued))
         state = loaded.state
-        seen = set(loaded.seen)
+        applied = state.last_sequence if isinstance(state, RunState) else 0
+        by_raw = {q.raw: q for q in queued}
+        arrivals = [Arrival(q.event.sequence if q.event else None, q.raw) for q in queued]
+        released = release(applied, loaded.held, arrivals, now=now, window_ms=self.window_ms)
+        for first, last in released.gaps:
+            log.warning("sequence.gap", run_id=run_id, missing_from=first, missing_to=last)
+            _bump(commit.counters, "gaps")
+        remembered = set(seen)
         changed = False
-        for envelope, event in items:
+        for raw in released.ready:
+            item = by_raw.get(raw) or decode(raw)
+            if item.event is None or item.envelope is None:
+                assert item.invalid is not None
+                commit.rejected.append(rejected_record(_event_text(item), item.invalid, now))
+                _bump(commit.counters, "event.rejected")
+                continue
+            event, envelope = item.event, item.envelope
             result = apply_event(
-                state, Incoming(event, envelope.origin, envelope.account), now=now, seen=seen, policy=self.policy
+                state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
             )
-            _count(result, event, commit)
+            _bump(commit.counters, f"{event.event_type.kind}.{result.outcome}")
+            if result.late_usage:
+                _bump(commit.counters, "late_usage")
             if result.rejection is not None:
                 commit.rejected.append(rejected_record(envelope.text, result.rejection, now))
             if result.remember_id and isinstance(result.state, RunState):
-                seen.add(event.id)
+                remembered.add(event.id)
                 commit.seen.append(event.id)
                 changed = True
             commit.history.extend(result.history)
             state = result.state
+        commit.held = released.held
+        commit.next_due = released.due(self.window_ms)
         if changed and isinstance(state, RunState):
             commit.state = state
             commit.finished = state.run.status in RUN_TERMINAL
         return commit
 
-    def _reject_orphans(self, orphans: list[tuple[Envelope, InvalidEvent]], report: BatchReport) -> None:
-        now = self.store.now_ms()
-        records = [rejected_record(envelope.text, invalid, now) for envelope, invalid in orphans]
-        self.store.reject_orphans(records, {"event.rejected": len(records)})
-        report.outcomes["event.rejected"] += len(records)
-        log.warning("events.invalid", count=len(records), first=str(orphans[0][1])[:200])
+
+def _event_text(item: Queued) -> str:
+    return item.envelope.text if item.envelope is not None else item.raw
 
 
-def _count(result: Result, event: Event, commit: Commit) -> None:
-    """Counters by object and outcome (`run.applied`, `step.stale`, ...) and late usage."""
-    name = f"{event.event_type.kind}.{result.outcome}"
-    commit.counters[name] = commit.counters.get(name, 0) + 1
-    if result.late_usage:
-        commit.counters["late_usage"] = commit.counters.get("late_usage", 0) + 1
+def _bump(counters: dict[str, int], name: str) -> None:
+    counters[name] = counters.get(name, 0) + 1

@@ -1,18 +1,23 @@
-"""Validate events, then enqueue them in batches; returns once Redis has them."""
+"""Validate events, then queue them: onto their runs' inboxes, with RQ jobs naming the runs.
+
+Both are written in one MULTI/EXEC, so `publish` returns once Redis has every event and
+never leaves an event without a job or a timer that will bring a worker to it.
+"""
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from redis import Redis
+import orjson
 
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
 from statemachine.status import Origin
 from worker.envelope import Envelope
-from worker.jobs import apply_events
+from worker.jobs import drain
 from worker.queueing import make_queue
+from worker.store import Store
 
-JOB_TIMEOUT = 300  # seconds one batch may take before RQ gives up on it
+JOB_TIMEOUT = 300  # seconds one job may take before RQ gives up on it
 
 
 @dataclass
@@ -27,8 +32,9 @@ class PublishReport:
 
 
 class Publisher:
-    def __init__(self, redis: Redis, queue_name: str = "runstate", batch_size: int = 500) -> None:
-        self.queue = make_queue(redis, queue_name)
+    def __init__(self, store: Store, queue_name: str = "runstate", batch_size: int = 500) -> None:
+        self.store = store
+        self.queue = make_queue(store.redis, queue_name)
         self.batch_size = batch_size
 
     def publish_lines(
@@ -36,38 +42,37 @@ class Publisher:
     ) -> PublishReport:
         """JSON Lines in, numbered from 1; blank lines are skipped but still counted."""
         report = PublishReport()
-        valid: list[Envelope] = []
+        valid: list[tuple[str, Envelope]] = []
         for number, line in enumerate(lines, start=1):
             text = line.strip()
             if not text:
                 continue
             try:
-                parse_event(text)
+                event = parse_event(text)
             except InvalidEvent as invalid:
                 report.errors.append((number, invalid.detail))
                 continue
-            valid.append(Envelope(text, account, origin))
-        report.job_ids = self.enqueue(valid)
+            valid.append((event.run_id, Envelope(text, account, origin)))
+        for chunk in _chunks(valid, self.batch_size):
+            report.job_ids.append(self.enqueue(chunk))
         report.accepted = len(valid)
         return report
 
-    def enqueue(self, envelopes: list[Envelope]) -> list[str]:
-        """Enqueue already validated events, `batch_size` to a job, in one pipeline."""
-        if not envelopes:
-            return []
-        datas = [
-            self.queue.prepare_data(
-                apply_events,
-                args=([e.to_json() for e in chunk],),
-                timeout=JOB_TIMEOUT,
-                result_ttl=0,
-                description=f"apply {len(chunk)} events",
-            )
-            for chunk in _chunks(envelopes, self.batch_size)
-        ]
-        return [job.id for job in self.queue.enqueue_many(datas)]
+    def enqueue(self, events: list[tuple[str, Envelope]]) -> str:
+        """Queue validated events (run id, envelope) and one job naming their runs, atomically."""
+        inboxes: dict[str, list[bytes]] = {}
+        for run_id, envelope in events:
+            inboxes.setdefault(run_id, []).append(orjson.dumps(envelope.to_json()))
+        job_data = self.queue.prepare_data(
+            drain, args=(list(inboxes),), timeout=JOB_TIMEOUT, result_ttl=0, description=f"drain {len(inboxes)} runs"
+        )
+        with self.store.redis.pipeline(transaction=True) as pipe:
+            self.store.append(inboxes, pipe)
+            (job,) = self.queue.enqueue_many([job_data], pipeline=pipe)
+            pipe.execute()
+        return str(job.id)
 
 
-def _chunks(items: list[Envelope], size: int) -> Iterator[list[Envelope]]:
+def _chunks(items: list[tuple[str, Envelope]], size: int) -> Iterator[list[tuple[str, Envelope]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -27,7 +27,7 @@ class RunstateJob(Job):
     @property
     def func(self) -> Any:
         self.refuse_unless_ours()
-        return jobs.apply_events
+        return jobs.drain
 
     def refuse_unless_ours(self) -> None:
         try:

@@ -10,10 +10,9 @@ from tabulate import tabulate
 from statemachine.dialects import Format, render_run
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
-from worker import jobs
-from worker.publisher import Publisher, PublishReport
-from worker.queueing import RunstateWorker, worker_arguments
+from worker.publisher import PublishReport
 from worker.runtime import Runtime
+from worker.service import run_worker
 
 
 @dataclass
@@ -24,11 +23,8 @@ class Replay:
 
 def replay(runtime: Runtime, path: Path) -> Replay:
     lines = path.read_text(encoding="utf-8").splitlines()
-    settings = runtime.settings
-    report = Publisher(runtime.redis, settings.queue_name, settings.batch_size).publish_lines(lines)
-    jobs.bind(runtime)
-    worker = RunstateWorker(**worker_arguments(runtime.redis, settings.queue_name, runtime.store))
-    worker.work(burst=True, logging_level=(settings.log_level or "warning").upper())
+    report = runtime.publisher.publish_lines(lines)
+    run_worker(runtime, burst=True, fork=False, log_level="warning")
     runs = []
     for run_id in _run_ids(lines):
         state = runtime.store.get(run_id)

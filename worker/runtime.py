@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import fakeredis
 from redis import Redis
@@ -9,6 +10,9 @@ from redis import Redis
 from worker.processor import Processor
 from worker.settings import Settings
 from worker.store import Store
+
+if TYPE_CHECKING:
+    from worker.publisher import Publisher
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,14 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.redis, self.settings.retention)
+        return Store(self.redis, self.settings.retention, int(self.settings.recover_after * 1000))
+
+    @cached_property
+    def publisher(self) -> "Publisher":
+        from worker.publisher import Publisher
+
+        return Publisher(self.store, self.settings.queue_name, self.settings.batch_size)
 
     @cached_property
     def processor(self) -> Processor:
-        return Processor(self.store, self.settings.policy())
+        return Processor(self.store, self.settings.policy(), int(self.settings.reorder_window * 1000))

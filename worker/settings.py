@@ -15,7 +15,9 @@ Environment:
   RUNSTATE_DEFAULT_RUN_TIMEOUT      seconds a run may last when its start names none (3600; 0: none)
   RUNSTATE_DEFAULT_WAITING_TIMEOUT  seconds a run may wait for input (default: none)
   RUNSTATE_DEFAULT_STEP_TIMEOUT     seconds a step may stay in progress (default: none)
+  RUNSTATE_REORDER_WINDOW           seconds an event ahead of a sequence gap waits (default 30)
   RUNSTATE_RETENTION                seconds a finished run is kept (default 604800)
+  RUNSTATE_RECOVER_AFTER            seconds before a sweep drains queued events no job drained (default 10)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     default_step_timeout: float | None = None
     reorder_window: float = Field(default=30, ge=0)
     retention: int = Field(default=7 * 86_400, ge=1)
+    recover_after: float = Field(default=10, gt=0, le=50)  # seconds before a sweep drains a run no job drained
     batch_size: int = Field(default=500, ge=1, le=5_000)
     queue_name: str = "runstate"
     log_level: str | None = None  # None: info for workers, warning for one-shot commands

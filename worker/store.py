@@ -1,9 +1,11 @@
-"""Runs, steps, history, rejected events and counters in Redis.
+"""Runs, steps, history, inboxes, rejected events and counters in Redis.
 
-The only write path for a run is `commit`: one Lua compare-and-set on the run's version
-that also writes its history, the seen event ids, the counters and any rejected records.
-Two workers touching one run cannot lose an update (the loser reloads and reapplies);
-a process that dies mid-batch leaves either the whole commit or none of it.
+Events reach a run through its inbox (a list, in publish order). The only write path for
+a run is `commit`: one Lua compare-and-set on the run's version that also writes its
+history, the seen event ids, counters, rejected records and sequence buffer, removes the
+inbox entries it applied and sets the run's next timer. Two workers draining one run
+cannot lose an update or reorder its events (both read the same inbox head; the loser
+reloads); a process that dies mid-batch leaves either the whole commit or none of it.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -12,43 +14,70 @@ from importlib import resources
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 from redis import Redis
 
 from statemachine.models import RunState, Tombstone, Transition
+from statemachine.ordering import Held
 from worker import keys
 
-_COMMIT = resources.files("worker").joinpath("lua/commit.lua").read_text()
 CONFLICT = -1
+_HELD = TypeAdapter(list[Held])
+
+
+def _script(name: str) -> str:
+    return resources.files("worker").joinpath(f"lua/{name}.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A run as read before applying a batch to it."""
+    """A run as read before draining its inbox."""
 
     state: RunState | Tombstone | None
     version: int
-    seen: frozenset[str]  # the batch's event ids this run has already processed
+    inbox: list[bytes]
+    held: list[Held]
 
 
 @dataclass(slots=True)
 class Commit:
-    """Everything one batch does to one run, written at once."""
+    """Everything one drain does to one run, written at once."""
 
     run_id: str
     expected_version: int
+    consumed: int  # inbox entries applied (from its head)
     state: RunState | None = None  # None: the document is unchanged
     history: list[Transition] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     rejected: list[bytes] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
+    next_due: int | None = None
     finished: bool = False
 
 
 class Store:
-    def __init__(self, redis: Redis, retention: int) -> None:
+    def __init__(self, redis: Redis, retention: int, recover_after_ms: int = 10_000) -> None:
         self.redis = redis
         self.retention = retention
-        self._commit = redis.register_script(_COMMIT)
+        self.recover_after_ms = recover_after_ms
+        self._commit = redis.register_script(_script("commit"))
+        self._publish = redis.register_script(_script("publish"))
+        self._claim = redis.register_script(_script("claim"))
+
+    # --- intake ------------------------------------------------------------------------
+
+    def append(self, inboxes: dict[str, list[bytes]], pipe: Any) -> None:
+        """Queue events on their runs' inboxes (in `pipe`, which the caller executes)."""
+        args: list[Any] = [self.recover_after_ms]
+        for run_id, items in inboxes.items():
+            args.extend((keys.run_timer(run_id), len(items), *items))
+        self._publish(keys=[keys.TIMERS, *map(keys.inbox, inboxes)], args=args, client=pipe)
+
+    def claim_due(self, limit: int = 200, lease_ms: int | None = None) -> list[str]:
+        """Timer members that are due, each pushed back by a lease while it is handled."""
+        lease = self.recover_after_ms if lease_ms is None else lease_ms
+        return [m.decode() for m in self._claim(keys=[keys.TIMERS], args=[lease, limit])]
 
     # --- the write path ----------------------------------------------------------------
 
@@ -57,27 +86,39 @@ class Store:
         seconds, micros = self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-    def load(self, event_ids: dict[str, Sequence[str]]) -> tuple[int, dict[str, Loaded]]:
-        """Each run's state, version and already-seen ids, plus Redis's time, in one round trip."""
+    def load(self, run_ids: Sequence[str], limit: int) -> tuple[int, dict[str, Loaded]]:
+        """Each run's state, version, inbox head (up to `limit`) and held events, and Redis's time."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.time()
-        for run_id, ids in event_ids.items():
+        for run_id in run_ids:
             pipe.hmget(keys.run(run_id), "v", "d")
             pipe.get(keys.tombstone(run_id))
-            pipe.smismember(keys.seen(run_id), list(ids))
+            pipe.lrange(keys.inbox(run_id), 0, limit - 1)
+            pipe.get(keys.held(run_id))
         replies = pipe.execute()
         seconds, micros = replies[0]
         loaded: dict[str, Loaded] = {}
-        for index, (run_id, ids) in enumerate(event_ids.items()):
-            (version, document), tomb, flags = replies[1 + 3 * index : 4 + 3 * index]
+        for index, run_id in enumerate(run_ids):
+            (version, document), tomb, inbox, held = replies[1 + 4 * index : 5 + 4 * index]
             state: RunState | Tombstone | None = None
             if document is not None:
                 state = RunState.model_validate_json(document)
             elif tomb is not None:
                 state = Tombstone(run_id, tomb.decode())
-            seen = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
-            loaded[run_id] = Loaded(state, int(version or 0), seen)
+            loaded[run_id] = Loaded(state, int(version or 0), inbox, _HELD.validate_json(held) if held else [])
         return int(seconds) * 1000 + int(micros) // 1000, loaded
+
+    def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+        """Which of these event ids each run has already processed."""
+        asked = {run_id: ids for run_id, ids in event_ids.items() if ids}
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id, ids in asked.items():
+            pipe.smismember(keys.seen(run_id), ids)
+        replies = pipe.execute() if asked else []
+        seen: dict[str, frozenset[str]] = {run_id: frozenset() for run_id in event_ids}
+        for (run_id, ids), flags in zip(asked.items(), replies, strict=True):
+            seen[run_id] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
+        return seen
 
     def commit(self, commits: Sequence[Commit]) -> list[bool]:
         """Write each run's commit atomically; False where another worker got there first."""
@@ -87,7 +128,7 @@ class Store:
         return [reply != CONFLICT for reply in pipe.execute()]
 
     def reject_orphans(self, records: Iterable[bytes], counters: dict[str, int]) -> None:
-        """Rejected events that belong to no run (they could not be read), with their counts."""
+        """Rejected things that belong to no run (a refused job), with their counts."""
         pipe = self.redis.pipeline(transaction=True)
         for record in records:
             pipe.rpush(keys.REJECTED, record)
@@ -105,23 +146,30 @@ class Store:
             keys.RUNS,
             keys.STATS,
             keys.REJECTED,
+            keys.inbox(run_id),
+            keys.held(run_id),
+            keys.TIMERS,
         ]
 
     def _args(self, commit: Commit) -> list[Any]:
         state = commit.state
-        document = state.model_dump_json(exclude_defaults=True, by_alias=True) if state is not None else ""
-        created = state.run.created_at if state is not None else 0
-        status = state.run.status.value if state is not None else ""
+        document = state.model_dump_json(exclude_defaults=True) if state is not None else ""
         counters = [item for pair in commit.counters.items() for item in pair]
         counts = f"{len(commit.history)},{len(commit.seen)},{len(commit.counters)},{len(commit.rejected)}"
         return [
             commit.expected_version,
             document,
-            created,
+            state.run.created_at if state is not None else 0,
             commit.run_id,
             self.retention if commit.finished else 0,
-            status,
+            state.run.status.value if state is not None else "",
             counts,
+            commit.consumed,
+            _HELD.dump_json(commit.held) if commit.held else "",
+            keys.run_timer(commit.run_id),
+            "" if commit.next_due is None else commit.next_due,
+            self.recover_after_ms,
+            self.retention,
             *(t.model_dump_json(by_alias=True, exclude_defaults=True) for t in commit.history),
             *commit.seen,
             *counters,

@@ -3,7 +3,8 @@
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import pytest
 from pytest_redis import factories
@@ -55,3 +56,20 @@ def start_worker(redis_url: str, *args: str, **extra: str) -> subprocess.Popen[b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, every: float = 0.1) -> float:
+    """Poll until `predicate()` holds; returns the seconds it took, fails the test after `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not true after {timeout} s: {predicate}")
+        time.sleep(every)
+    return time.monotonic() - started
+
+
+def stop(worker: "subprocess.Popen[bytes]", timeout: float = 60) -> str:
+    """SIGTERM a worker (it finishes its job first) and return what it logged."""
+    worker.terminate()
+    _, errors = worker.communicate(timeout=timeout)
+    return errors.decode()

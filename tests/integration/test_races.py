@@ -47,8 +47,9 @@ def test_two_workers_racing_on_one_run_lose_no_update(redis_url: str, runtime: R
     assert all(s.status == "completed" for s in state.steps.values())
     assert history_problems(state, runtime.store.history("r_race")) == []
     stats = runtime.store.stats()
-    # Without per-run order a completion may overtake its creation (then the creation is stale).
-    assert stats["step.applied"] + stats.get("step.stale", 0) == 2 * steps
+    # Per-run order: no completion ever overtook its creation, so none of them was stale.
+    assert stats["step.applied"] == 2 * steps
+    assert "step.stale" not in stats
     assert "step.duplicate" not in stats
     assert runtime.redis.scard("runstate:seen:{r_race}") == 2 * steps
 
@@ -74,17 +75,27 @@ def test_worker_killed_at_random_instants_leaves_every_run_whole(redis_url: str,
             assert runtime.redis.scard(f"runstate:seen:{{r_kill_{n}}}") == len(history) - 1
 
 
-def test_process_killed_between_load_and_commit_writes_nothing(redis_url: str, runtime: Runtime) -> None:
+def test_process_killed_between_load_and_commit_writes_nothing_and_loses_nothing(
+    redis_url: str, runtime: Runtime
+) -> None:
+    runtime.publisher.publish_lines(['{"id": "e1", "type": "run.completed", "run_id": "r_dead"}'])
     script = (
         "import os, signal\n"
         "from worker.runtime import Runtime\n"
         "from worker.settings import Settings\n"
-        "from worker.envelope import Envelope\n"
         "from worker.store import Store\n"
         "Store.commit = lambda self, commits: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "rt = Runtime.connect(Settings())\n"
-        'rt.processor.process([Envelope(\'{"id": "e1", "type": "run.completed", "run_id": "r_dead"}\')])\n'
+        "Runtime.connect(Settings()).processor.drain(['r_dead'])\n"
     )
     done = subprocess.run([sys.executable, "-c", script], env=cli_env(redis_url), capture_output=True, timeout=60)
-    assert done.returncode == -signal.SIGKILL
-    assert runtime.redis.keys("runstate:*") == []
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert runtime.store.get("r_dead") is None
+    assert runtime.store.history("r_dead") == []
+    assert runtime.redis.llen("runstate:inbox:{r_dead}") == 1
+
+    runtime.processor.drain(["r_dead"])
+
+    state = runtime.store.get("r_dead")
+    assert state is not None
+    assert state.run.status == "completed"
+    assert runtime.redis.llen("runstate:inbox:{r_dead}") == 0

@@ -1,29 +1,40 @@
--- Commit one run's batch of events atomically: compare-and-set on the run's version,
--- then the new document, its history, the seen event ids, counters and rejected records.
--- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 runs index, 6 stats, 7 rejected
--- ARGV: 1 expected version ('0': the run does not exist), 2 document ('' : unchanged),
+-- Commit one run's drained events atomically: compare-and-set on the run's version,
+-- then the new document, its history, the seen event ids, counters, rejected records,
+-- the sequence buffer, the inbox entries consumed and the run's next timer.
+-- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 runs index, 6 stats, 7 rejected,
+--       8 inbox, 9 held, 10 timers
+-- ARGV: 1 expected version ('0': the run does not exist), 2 document ('': unchanged),
 --       3 created_at score, 4 run id, 5 retention seconds ('0': the run is still open),
---       6 tombstone value, 7 counts "h,s,c,r", then the history entries, seen ids,
---       counter (field, increment) pairs and rejected records.
+--       6 tombstone value, 7 counts "history,seen,counters,rejected",
+--       8 inbox entries consumed, 9 held buffer ('': empty), 10 timer member,
+--       11 next due ms ('': none), 12 recover-after ms, 13 retention seconds,
+--       then the history entries, seen ids, counter (field, increment) pairs, rejected records.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
   return -1
 end
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 8
+local at = 14
 local function take(n)
   local first = at
   at = at + n
   return first, at - 1
 end
-local next_version = tonumber(version)
+-- Every commit moves the version on, even one that only consumed duplicates: a second
+-- drain that read the same inbox head must fail its compare-and-set, not trim again.
+local next_version = tonumber(version) + 1
+local had_document = redis.call('HEXISTS', KEYS[1], 'd') == 1
+redis.call('HSET', KEYS[1], 'v', next_version)
 if ARGV[2] ~= '' then
-  next_version = next_version + 1
-  redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[2])
-  if version == '0' then
+  redis.call('HSET', KEYS[1], 'd', ARGV[2])
+  if not had_document then
     redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4])
+    redis.call('PERSIST', KEYS[1])
   end
+elseif not had_document then
+  -- no run (yet, or any more): the version counter alone, kept as long as a tombstone
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[13]) * 2000)
 end
 local first, last = take(counts[1])
 for i = first, last, 500 do
@@ -40,6 +51,26 @@ end
 first, last = take(counts[4])
 for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
+end
+local consumed = tonumber(ARGV[8])
+if consumed > 0 then
+  redis.call('LTRIM', KEYS[8], consumed, -1)
+end
+if ARGV[9] == '' then
+  redis.call('DEL', KEYS[9])
+else
+  redis.call('SET', KEYS[9], ARGV[9])
+end
+local due = tonumber(ARGV[11])
+if redis.call('LLEN', KEYS[8]) > 0 then
+  local t = redis.call('TIME')
+  local recover = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[12])
+  if due == nil or recover < due then due = recover end
+end
+if due == nil then
+  redis.call('ZREM', KEYS[10], ARGV[10])
+else
+  redis.call('ZADD', KEYS[10], due, ARGV[10])
 end
 local retention = tonumber(ARGV[5])
 if retention > 0 and ARGV[2] ~= '' then

@@ -1,0 +1,79 @@
+"""Benchmark plumbing: a private redis-server pinned to CPU 0, event logs, timing helpers."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    """Redis on CPU 0 and the measured process on CPU 1, as DESIGN.md asks, where taskset exists."""
+    return ["taskset", "-c", str(cpu), *argv] if PIN else argv
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a free port (never the user's 6379); yields its URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        pinned(0, ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        from redis import Redis
+
+        client = Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def run_events(runs: int, steps: int = 4) -> list[bytes]:
+    """`runs` runs of 2 + 2*steps events each: start, steps created and completed, end."""
+    lines = []
+    for r in range(runs):
+        run_id = f"run_{r}"
+        lines.append({"id": f"{run_id}_s", "type": "run.started", "run_id": run_id, "data": {"runnable_id": "bench"}})
+        for s in range(steps):
+            step = f"step_{s}"
+            lines.append({"id": f"{run_id}_{s}c", "type": "step.created", "run_id": run_id, "step_id": step,
+                          "data": {"model": "gpt-4o", "provider_name": "openai"}})
+            lines.append({"id": f"{run_id}_{s}d", "type": "step.completed", "run_id": run_id, "step_id": step,
+                          "data": {"usage": {"prompt_tokens": 100, "completion_tokens": 20}, "cost_usd": 0.0004}})
+        lines.append({"id": f"{run_id}_e", "type": "run.completed", "run_id": run_id})
+    return [orjson.dumps(line) for line in lines]
+
+
+def write_events(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def runstate(argv: list[str], redis_url: str, cpu: int = 1) -> float:
+    """Run a `runstate` command to completion; returns its wall time in seconds."""
+    env = {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "warning"}
+    started = time.perf_counter()
+    subprocess.run(pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=env, check=True)
+    return time.perf_counter() - started

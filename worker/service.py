@@ -1,0 +1,29 @@
+"""`runstate worker`: an RQ worker on runstate's one queue, with the timer sweep beside it."""
+
+import structlog
+
+from worker import jobs
+from worker.durability import warn_at_start
+from worker.queueing import RunstateForkingWorker, RunstateWorker, worker_arguments
+from worker.runtime import Runtime
+from worker.sweeper import Sweeper
+
+log = structlog.get_logger("runstate.worker")
+
+
+def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "info") -> None:
+    """Work until stopped (SIGTERM finishes the current job first), or with `burst` until no work is left."""
+    jobs.bind(runtime)
+    if not runtime.embedded:
+        warn_at_start(runtime.redis)
+    worker_class = RunstateForkingWorker if fork else RunstateWorker
+    rq_worker = worker_class(**worker_arguments(runtime.redis, runtime.settings.queue_name, runtime.store))
+    sweeper = Sweeper(runtime)
+    level = (runtime.settings.log_level or log_level).upper()
+    if burst:
+        sweeper.sweep_once()  # what fell due while no worker ran
+        rq_worker.work(burst=True, logging_level=level)
+        sweeper.sweep_once()
+        return
+    with sweeper.running():
+        rq_worker.work(burst=False, logging_level=level)
