@@ -31,18 +31,24 @@ DRAIN_LIMIT = 1000  # inbox entries one pass takes from one run
 class BatchReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
+    failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcomes": dict(self.outcomes), "conflicts": self.conflicts}
+        return {"outcomes": dict(self.outcomes), "conflicts": self.conflicts, "failures": self.failures}
+
+
+MAX_KEPT_BYTES = 262_144  # a rejected event is kept whole up to the size a valid one may have
 
 
 def rejected_record(raw: str, error: RunstateError, at: int) -> bytes:
-    """DESIGN.md's rejected record; the raw event is kept as JSON when it is JSON."""
-    try:
-        event: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        event = raw
-    return orjson.dumps({"event": event, "reason": error.code, "detail": error.detail, "at": rfc3339(at)})
+    """DESIGN.md's rejected record; the raw event is kept as JSON when it is JSON it can hold."""
+    record = {"event": raw[:MAX_KEPT_BYTES], "reason": error.code, "detail": error.detail, "at": rfc3339(at)}
+    if len(raw) <= MAX_KEPT_BYTES:
+        try:
+            return orjson.dumps({**record, "event": orjson.loads(raw)})
+        except (orjson.JSONDecodeError, TypeError):  # not JSON, or nested beyond what JSON tools take
+            pass
+    return orjson.dumps(record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,13 @@ class Processor:
             now, loaded = self.store.load(pending, DRAIN_LIMIT)
             queued = {run_id: [decode(raw.decode()) for raw in loaded[run_id].inbox] for run_id in pending}
             seen = self.store.seen({r: [q.event.id for q in items if q.event] for r, items in queued.items()})
-            commits = [self._drain_run(r, loaded[r], queued[r], seen[r], now) for r in pending]
+            commits = []
+            for run_id in pending:
+                try:
+                    commits.append(self._drain_run(run_id, loaded[run_id], queued[run_id], seen[run_id], now))
+                except Exception:  # a bug must not stall the other runs: this one waits for its timer
+                    report.failures += 1
+                    log.exception("run.drain_failed", run_id=run_id)
             accepted = self.store.commit(commits)
             pending = []
             for commit, ok in zip(commits, accepted, strict=True):
@@ -113,6 +125,11 @@ class Processor:
                 _bump(commit.counters, "event.rejected")
                 continue
             event, envelope = item.event, item.envelope
+            if event.run_id != run_id:  # only a forged inbox entry can do this; it must not touch the run
+                misplaced = InvalidEvent((f"run_id: queued for run {run_id!r} but names {event.run_id!r}",))
+                commit.rejected.append(rejected_record(envelope.text, misplaced, now))
+                _bump(commit.counters, "event.rejected")
+                continue
             result = apply_event(
                 state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
             )

@@ -57,7 +57,14 @@ def make_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer, job_class=RunstateJob)
 
 
-def _record_refusal(store: Store) -> Any:
+def _record(store: Store, job_id: str, why: str) -> None:
+    refusal = PoisonedJob(job_id[:200], why)
+    raw = orjson.dumps({"job_id": job_id[:200]}).decode()
+    store.reject_orphans([rejected_record(raw, refusal, store.now_ms())], {"job.poisoned": 1})
+    log.error("job.refused", job_id=job_id[:200], reason=why)
+
+
+def _refusal_handler(store: Store) -> Any:
     """An RQ exception handler: a refused or undecodable job becomes a `poisoned_job` record."""
 
     def handler(job: Job, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> bool:
@@ -65,28 +72,49 @@ def _record_refusal(store: Store) -> Any:
             exc = PoisonedJob(job.id, "its payload is not JSON")
         if not isinstance(exc, PoisonedJob):
             return True  # not ours to judge: RQ's default handling goes on
-        raw = orjson.dumps({"job_id": job.id}).decode()
-        store.reject_orphans([rejected_record(raw, exc, store.now_ms())], {"job.poisoned": 1})
-        log.error("job.refused", job_id=job.id, reason=exc.why)
+        _record(store, job.id, exc.why)
         return False
 
     return handler
 
 
-def worker_arguments(redis: Redis, queue_name: str, store: Store) -> dict[str, Any]:
-    return {
-        "queues": [make_queue(redis, queue_name)],
-        "connection": redis,
-        "serializer": JSONSerializer,
-        "job_class": RunstateJob,
-        "exception_handlers": [_record_refusal(store)],
-        "disable_default_exception_handler": False,
-    }
+class _RefusesGarbage:
+    """Queue entries RQ cannot even fetch (a malformed id, a broken job hash) are recorded and
+    dropped, instead of stopping the worker as RQ does by default."""
+
+    runstate_store: Store
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+            except Exception as exc:
+                job_id = getattr(exc, "job_id", None)
+                if job_id is None:
+                    raise
+                queue = getattr(exc, "queue", None)
+                if queue is not None:
+                    self.runstate_store.redis.lrem(f"{queue.key}:intermediate", 0, job_id)
+                _record(self.runstate_store, str(job_id), f"cannot be read: {type(exc).__name__}: {exc}"[:300])
 
 
-class RunstateWorker(SimpleWorker):
-    """Runs jobs in its own process: a job is a batch of events, so a fork per job is not worth it."""
+class RunstateWorker(_RefusesGarbage, SimpleWorker):
+    """Runs jobs in its own process: a job drains many events, so a fork per job is not worth it."""
 
 
-class RunstateForkingWorker(Worker):
+class RunstateForkingWorker(_RefusesGarbage, Worker):
     """Forks a work horse per job (RQ's default model), for isolation over throughput."""
+
+
+def make_worker(redis: Redis, queue_name: str, store: Store, *, fork: bool = False) -> SimpleWorker | Worker:
+    """A worker on exactly one queue: RQ then dequeues with LMOVE, which a crash cannot lose."""
+    worker_class = RunstateForkingWorker if fork else RunstateWorker
+    worker = worker_class(
+        queues=[make_queue(redis, queue_name)],
+        connection=redis,
+        serializer=JSONSerializer,
+        job_class=RunstateJob,
+        exception_handlers=[_refusal_handler(store)],
+    )
+    worker.runstate_store = store
+    return worker

@@ -4,7 +4,7 @@ import structlog
 
 from worker import jobs
 from worker.durability import warn_at_start
-from worker.queueing import RunstateForkingWorker, RunstateWorker, worker_arguments
+from worker.queueing import make_worker
 from worker.runtime import Runtime
 from worker.sweeper import Sweeper
 
@@ -16,8 +16,7 @@ def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "i
     jobs.bind(runtime)
     if not runtime.embedded:
         warn_at_start(runtime.redis)
-    worker_class = RunstateForkingWorker if fork else RunstateWorker
-    rq_worker = worker_class(**worker_arguments(runtime.redis, runtime.settings.queue_name, runtime.store))
+    rq_worker = make_worker(runtime.redis, runtime.settings.queue_name, runtime.store, fork=fork)
     sweeper = Sweeper(runtime)
     level = (runtime.settings.log_level or log_level).upper()
     if burst:

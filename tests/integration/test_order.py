@@ -13,8 +13,16 @@ def _lines(events: list[dict[str, object]]) -> bytes:
 def test_three_workers_apply_each_runs_events_in_publish_order(redis_url: str, runtime: Runtime) -> None:
     """waiting then resumed, a moment apart, in separate jobs: never applied the wrong way round."""
     runs = 60
-    script = [("a", "run.started"), ("w0", "run.waiting"), ("r0", "run.resumed"), ("w1", "run.waiting"),
-              ("r1", "run.resumed"), ("w2", "run.waiting"), ("r2", "run.resumed"), ("z", "run.completed")]
+    script = [
+        ("a", "run.started"),
+        ("w0", "run.waiting"),
+        ("r0", "run.resumed"),
+        ("w1", "run.waiting"),
+        ("r1", "run.resumed"),
+        ("w2", "run.waiting"),
+        ("r2", "run.resumed"),
+        ("z", "run.completed"),
+    ]
     # one round per event kind, so consecutive jobs (one event each) belong to different runs
     events = [
         {"id": f"r_order_{n}_{suffix}", "type": kind, "run_id": f"r_order_{n}"}

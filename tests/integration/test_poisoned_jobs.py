@@ -32,3 +32,29 @@ def test_forged_job_calling_os_system_creates_no_file(redis_url: str, runtime: R
     assert "not JSON" in records[1]["detail"]
     assert runtime.store.stats()["job.poisoned"] == 2
     assert orjson.loads(runstate(["stats"], redis_url).stdout)["poisoned_jobs"] == 2
+
+
+def test_garbage_in_the_queue_is_refused_and_the_worker_goes_on(redis_url: str, runtime: Runtime) -> None:
+    redis = runtime.redis
+    redis.rpush("rq:queue:runstate", "no-such-job", "\x00\xff garbage")
+    redis.hset("rq:job:broken", mapping={"data": b"\x80\x04garbage", "status": "queued", "origin": "runstate"})
+    redis.rpush("rq:queue:runstate", "broken")
+    wrong_args = Queue("runstate", connection=redis, serializer=JSONSerializer)
+    wrong_args.enqueue("worker.jobs.drain", {"not": "a list"})
+    wrong_args.enqueue("worker.jobs.drain", ["run with spaces"])
+    good = b'{"id": "e1", "type": "run.started", "run_id": "r_after_garbage"}\n'
+    assert runstate(["publish", "-"], redis_url, stdin=good).returncode == 0
+
+    worked = runstate(["worker", "--burst"], redis_url)
+
+    assert worked.returncode == 0, worked.stderr
+    state = runtime.store.get("r_after_garbage")
+    assert state is not None
+    records = list(runtime.store.rejected())
+    assert [r["reason"] for r in records] == ["poisoned_job"] * 4
+    details = [r["detail"] for r in records]
+    assert "cannot be read: ValueError" in details[0]
+    assert "its payload is not JSON" in details[1]
+    assert ["its argument must be a list of run ids" in d for d in details[2:]] == [True, True]
+    # the unreadable id is gone from RQ's intermediate list (a missing job RQ skips, and cleans up itself)
+    assert "\x00\xff garbage".encode() not in runtime.redis.lrange("rq:queue:runstate:intermediate", 0, -1)
