@@ -155,6 +155,13 @@ def rejected() -> None:
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many to list.")
+def deadlines(limit: int) -> None:
+    """Upcoming deadlines of open runs and steps as JSON Lines, soonest first."""
+    _print_lines(reads.deadlines(_runtime().store, limit))
+
+
+@main.command(epilog=ENVIRONMENT_HELP)
 def stats() -> None:
     """Outcome counters as one JSON object."""
     _print_json(reads.stats(_runtime().store), pretty=True)

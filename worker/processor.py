@@ -12,6 +12,7 @@ import orjson
 import structlog
 
 from statemachine.apply import Incoming, apply_event
+from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent, RunstateError
 from statemachine.events import Event, parse_event
 from statemachine.models import RunState
@@ -144,8 +145,16 @@ class Processor:
                 changed = True
             commit.history.extend(result.history)
             state = result.state
+        if isinstance(state, RunState):  # deadlines join the run's stream behind what was queued before them
+            fired = fire_deadlines(state, now=now, policy=self.policy)
+            if fired.history:
+                _bump(commit.counters, "deadlines")
+                commit.history.extend(fired.history)
+                state = fired.state
+                changed = True
         commit.held = released.held
-        commit.next_due = released.due(self.window_ms)
+        dues = [released.due(self.window_ms), next_due(state) if isinstance(state, RunState) else None]
+        commit.next_due = min((due for due in dues if due is not None), default=None)
         if changed and isinstance(state, RunState):
             commit.state = state
             commit.finished = state.run.status in RUN_TERMINAL

@@ -3,8 +3,11 @@
 from collections.abc import Iterator
 from typing import Any
 
+from statemachine.deadlines import Deadline, upcoming
 from statemachine.dialects import Format, render_run, render_step, render_transition
 from statemachine.status import ObjectKind, Outcome
+from statemachine.timefmt import rfc3339
+from worker import keys
 from worker.store import Store
 
 
@@ -52,6 +55,30 @@ def history(store: Store, run_id: str) -> list[dict[str, Any]]:
     return [render_transition(t) for t in entries]
 
 
+def deadlines(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The next `limit` deadlines of open runs and steps: what, which kind, when, and in how long."""
+    now = store.now_ms()
+    found: list[Deadline] = []
+    prefix = keys.run_timer("")
+    for member, due in store.timers():
+        if len(found) >= limit and due > found[limit - 1].due:
+            break  # every later timer is due after the deadlines already found
+        state = store.get(member.removeprefix(prefix)) if member.startswith(prefix) else None
+        if state is not None:
+            found = sorted([*found, *upcoming(state)])
+    return [
+        {
+            "object": d.object.value,
+            "id": d.id,
+            "run_id": d.run_id,
+            "kind": d.kind,
+            "due": rfc3339(d.due),
+            "in_seconds": round((d.due - now) / 1000, 3),
+        }
+        for d in found[:limit]
+    ]
+
+
 def stats(store: Store) -> dict[str, Any]:
     """Counts by outcome, in total and by object, plus late usage, gaps and refused jobs."""
     raw = store.stats()
@@ -65,6 +92,7 @@ def stats(store: Store) -> dict[str, Any]:
     return {
         **totals,
         "late_usage": raw.get("late_usage", 0),
+        "deadlines": raw.get("deadlines", 0),
         "gaps": raw.get("gaps", 0),
         "invalid_events": invalid,
         "poisoned_jobs": raw.get("job.poisoned", 0),

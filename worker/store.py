@@ -11,7 +11,7 @@ reloads); a process that dies mid-batch leaves either the whole commit or none o
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import TypeAdapter
@@ -201,6 +201,14 @@ class Store:
         for run_id in ids:
             pipe.hget(keys.run(run_id), "d")
         return list(pipe.execute())
+
+    def timers(self, chunk: int = 500) -> Iterator[tuple[str, int]]:
+        """Timer members with their due times (ms), soonest first."""
+        start = 0
+        while entries := list(self.redis.zrange(keys.TIMERS, start, start + chunk - 1, withscores=True)):
+            for member, score in cast(list[tuple[bytes, float]], entries):
+                yield _text(member), int(score)
+            start += chunk
 
     def rejected(self) -> Iterator[dict[str, Any]]:
         for item in self.redis.lrange(keys.REJECTED, 0, -1):

@@ -1,0 +1,54 @@
+"""Which deadlines a run and its steps have, and which is next (DESIGN.md, "Deadlines and timers")."""
+
+from dataclasses import dataclass
+
+from statemachine.apply import DEFAULT_POLICY, Incoming, Result, _Work
+from statemachine.events import RunPlain
+from statemachine.models import RunState
+from statemachine.policy import Policy
+from statemachine.status import RUN_TERMINAL, ObjectKind, Origin, Outcome, RunStatus, StepStatus
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Deadline:
+    due: int  # ms
+    object: ObjectKind
+    id: str
+    run_id: str
+    kind: str  # "run_timeout", "waiting_timeout" or "step_expiry"
+
+
+def upcoming(state: RunState) -> list[Deadline]:
+    """Every deadline still ahead of this run and its open steps, soonest first."""
+    run = state.run
+    if run.status in RUN_TERMINAL:
+        return []
+    found = []
+    if run.timeout_at is not None:
+        found.append(Deadline(run.timeout_at, ObjectKind.RUN, run.id, run.id, "run_timeout"))
+    if run.status is RunStatus.WAITING and run.waiting_until is not None:
+        found.append(Deadline(run.waiting_until, ObjectKind.RUN, run.id, run.id, "waiting_timeout"))
+    for step in state.steps.values():
+        if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None:
+            found.append(Deadline(step.expires_at, ObjectKind.STEP, step.id, run.id, "step_expiry"))
+    return sorted(found)
+
+
+def next_due(state: RunState) -> int | None:
+    """When this run next needs a deadline fired, or None."""
+    deadlines = upcoming(state)
+    return deadlines[0].due if deadlines else None
+
+
+def fire_deadlines(current: RunState, *, now: int, policy: Policy = DEFAULT_POLICY) -> Result:
+    """Fire what is due at `now` (ms) through the one door: the run's timeout (closing its open
+    steps as expired) or its steps' expiries, each stamped with its own deadline. Never early;
+    nothing fires for an object already terminal. APPLIED when something fired, else STALE."""
+    run = current.run
+    tick = Incoming(RunPlain(id="deadline", type="run.timed_out", run_id=run.id), Origin.DEADLINE)
+    work = _Work(current, tick, now, policy)
+    work._fire_run_deadline_before(now + 1)  # due at or before now
+    for step in list(work.steps.values()):
+        if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at <= now:
+            work._move_step(step, StepStatus.EXPIRED, step.expires_at, Origin.DEADLINE, None, "step.expired")
+    return work.result(Outcome.APPLIED if work.history else Outcome.STALE)
