@@ -56,7 +56,9 @@ def main(runs: int, repeat: int) -> None:
         ceiling = [rq_noop_ceiling(url, 2000) for _ in range(repeat)]
     ours_median, ceiling_median = statistics.median(ours), statistics.median(ceiling)
     click.echo(f"events: {len(lines)} ({runs} runs x 10), repeats: {repeat}, medians")
-    click.echo(f"runstate worker --burst : {ours_median:10,.0f} events/s  (all: {', '.join(f'{x:,.0f}' for x in ours)})")
+    click.echo(
+        f"runstate worker --burst : {ours_median:10,.0f} events/s  (all: {', '.join(f'{x:,.0f}' for x in ours)})"
+    )
     click.echo(f"RQ no-op job per event  : {ceiling_median:10,.0f} jobs/s    (SimpleWorker, JSON)")
     click.echo(f"ratio                   : {ours_median / ceiling_median:10.1f} x RQ's per-job ceiling")
 

@@ -58,10 +58,24 @@ def run_events(runs: int, steps: int = 4) -> list[bytes]:
         lines.append({"id": f"{run_id}_s", "type": "run.started", "run_id": run_id, "data": {"runnable_id": "bench"}})
         for s in range(steps):
             step = f"step_{s}"
-            lines.append({"id": f"{run_id}_{s}c", "type": "step.created", "run_id": run_id, "step_id": step,
-                          "data": {"model": "gpt-4o", "provider_name": "openai"}})
-            lines.append({"id": f"{run_id}_{s}d", "type": "step.completed", "run_id": run_id, "step_id": step,
-                          "data": {"usage": {"prompt_tokens": 100, "completion_tokens": 20}, "cost_usd": 0.0004}})
+            lines.append(
+                {
+                    "id": f"{run_id}_{s}c",
+                    "type": "step.created",
+                    "run_id": run_id,
+                    "step_id": step,
+                    "data": {"model": "gpt-4o", "provider_name": "openai"},
+                }
+            )
+            lines.append(
+                {
+                    "id": f"{run_id}_{s}d",
+                    "type": "step.completed",
+                    "run_id": run_id,
+                    "step_id": step,
+                    "data": {"usage": {"prompt_tokens": 100, "completion_tokens": 20}, "cost_usd": 0.0004},
+                }
+            )
         lines.append({"id": f"{run_id}_e", "type": "run.completed", "run_id": run_id})
     return [orjson.dumps(line) for line in lines]
 

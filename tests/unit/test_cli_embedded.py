@@ -17,6 +17,7 @@ COMMANDS = [
     ["history"],
     ["rejected"],
     ["stats"],
+    ["deadlines"],
     ["replay"],
 ]
 

@@ -1,0 +1,92 @@
+"""Deadline lag: N deadlines falling due over a span of seconds, fired by two live workers.
+
+    python -m benchmarks.deadlines [--count 10000] [--span 60] [--workers 2]
+
+Prints the lag from due to applied (p50, p99, max) and counts fired early, missed and
+twice. Redis runs pinned to CPU 0 and the workers to CPU 1 (taskset), on a private
+redis-server.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import click
+import orjson
+from redis import Redis
+
+from benchmarks.common import pinned, redis_server
+from statemachine.models import Transition
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+
+def _percentile(values: list[int], share: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@click.command()
+@click.option("--count", default=10_000, show_default=True)
+@click.option("--span", default=60.0, show_default=True, help="Seconds over which the deadlines fall due.")
+@click.option("--workers", default=2, show_default=True)
+def main(count: int, span: float, workers: int) -> None:
+    with redis_server() as url:
+        os.environ["REDIS_URL"] = url
+        runtime = Runtime.connect(Settings())
+        env = {**os.environ, "RUNSTATE_LOG_LEVEL": "warning"}
+        procs = [
+            subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env) for _ in range(workers)
+        ]
+        try:
+            start = runtime.store.now_ms() / 1000
+            lead = 5.0  # the first deadline falls due after everything is published and applied
+            lines = [
+                orjson.dumps(
+                    {
+                        "id": "s",
+                        "type": "run.started",
+                        "run_id": f"d{n}",
+                        "occurred_at": start,
+                        "data": {"timeout_seconds": lead + span * n / count},
+                    }
+                ).decode()
+                for n in range(count)
+            ]
+            runtime.publisher.publish_lines(lines)
+            deadline = time.monotonic() + lead + span + 30
+            redis = Redis.from_url(url)
+            while time.monotonic() < deadline:
+                if runtime.store.stats().get("deadlines", 0) >= count:
+                    break
+                time.sleep(0.5)
+            time.sleep(2)  # anything fired twice would show up by now
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=60)
+        lags, early, twice, missed = [], 0, 0, 0
+        for n in range(count):
+            entries = [Transition.model_validate_json(x) for x in redis.lrange(f"runstate:history:{{d{n}}}", 0, -1)]
+            fired = [t for t in entries if t.to == "timeout"]
+            if not fired:
+                missed += 1
+                continue
+            twice += len(fired) > 1
+            lag = fired[0].applied_at - fired[0].at
+            early += lag < 0
+            lags.append(lag)
+    click.echo(f"deadlines: {count} over {span:g} s, {workers} workers (taskset: {'yes' if pinned(1, []) else 'no'})")
+    if lags:
+        click.echo(
+            f"lag due -> applied: p50 {_percentile(lags, 0.5)} ms, p99 {_percentile(lags, 0.99)} ms, "
+            f"max {max(lags)} ms, mean {statistics.mean(lags):.0f} ms"
+        )
+    click.echo(f"early: {early}, missed: {missed}, twice: {twice}")
+
+
+if __name__ == "__main__":
+    main()
