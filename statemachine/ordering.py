@@ -42,9 +42,7 @@ class Release:
         return min(h.since for h in self.held) + window_ms if self.held else None
 
 
-def release(
-    applied: int, held: list[Held], arrivals: list[Arrival[str]], *, now: int, window_ms: int
-) -> Release:
+def release(applied: int, held: list[Held], arrivals: list[Arrival[str]], *, now: int, window_ms: int) -> Release:
     """Split held and newly arrived events into what to apply now (in order) and what still waits."""
     out = Release()
     waiting = {h.sequence: h for h in held}
