@@ -36,6 +36,7 @@ class Release:
     ready: list[str] = field(default_factory=list)  # in the order to apply them
     held: list[Held] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)  # skipped (first, last) sequence numbers
+    released_through: int = 0  # every sequence up to this one has been released (or skipped)
 
     def due(self, window_ms: int) -> int | None:
         """When the oldest held event's wait ends, or None when nothing is held."""
@@ -45,13 +46,15 @@ class Release:
 def release(applied: int, held: list[Held], arrivals: list[Arrival[str]], *, now: int, window_ms: int) -> Release:
     """Split held and newly arrived events into what to apply now (in order) and what still waits."""
     out = Release()
-    waiting = {h.sequence: h for h in held}
+    waiting: dict[int, list[Held]] = {}
+    for h in held:
+        waiting.setdefault(h.sequence, []).append(h)
     expected = applied + 1
 
     def drain() -> None:
         nonlocal expected
         while expected in waiting:
-            out.ready.append(waiting.pop(expected).item)
+            out.ready.extend(h.item for h in waiting.pop(expected))  # a repeat follows its first copy
             expected += 1
 
     drain()
@@ -63,14 +66,13 @@ def release(applied: int, held: list[Held], arrivals: list[Arrival[str]], *, now
             out.ready.append(arrival.item)
             expected += 1
             drain()
-        elif sequence not in waiting:
-            waiting[sequence] = Held(sequence=sequence, since=now, item=arrival.item)
-        else:  # the same sequence number twice while waiting: the later one is applied (and found stale)
-            out.ready.append(arrival.item)
-    while waiting and min(h.since for h in waiting.values()) + window_ms <= now:
+        else:  # ahead of a gap, or a repeat of one that waits: it waits too, beside the first copy
+            waiting.setdefault(sequence, []).append(Held(sequence=sequence, since=now, item=arrival.item))
+    while waiting and min(h.since for group in waiting.values() for h in group) + window_ms <= now:
         first_held = min(waiting)
         out.gaps.append((expected, first_held - 1))
         expected = first_held
         drain()
-    out.held = sorted(waiting.values(), key=lambda h: h.sequence)
+    out.held = [h for sequence in sorted(waiting) for h in waiting[sequence]]
+    out.released_through = expected - 1
     return out

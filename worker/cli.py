@@ -1,41 +1,19 @@
 """The `runstate` command: each subcommand parses, builds settings, and calls one function."""
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import orjson
 
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
-from worker import logs, reads
-from worker.runtime import Runtime
-from worker.settings import ENVIRONMENT_HELP, Settings
+from worker import reads
+from worker.cli_support import print_json, print_lines, runtime_from_env
+from worker.cli_webhooks import webhooks
+from worker.settings import ENVIRONMENT_HELP
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _runtime(embedded_when_unset: bool = False, log_level: str = "warning") -> Runtime:
-    settings = _settings()
-    logs.configure(settings.log_level or log_level)
-    return Runtime.connect(settings, embedded_when_unset=embedded_when_unset)
-
-
-def _print_json(value: Any, *, pretty: bool = False) -> None:
-    option = orjson.OPT_INDENT_2 if pretty else 0
-    sys.stdout.buffer.write(orjson.dumps(value, option=option) + b"\n")
-    sys.stdout.flush()
-
-
-def _print_lines(values: Iterable[Any]) -> None:
-    for value in values:
-        sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
-    sys.stdout.flush()
 
 
 def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
@@ -66,11 +44,11 @@ def publish(files: tuple[str, ...]) -> None:
 
     Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
     """
-    runtime = _runtime()
+    runtime = runtime_from_env()
     publisher = runtime.publisher
     accepted = invalid = 0
     for name in files or ("-",):
-        with click.open_file(name, encoding="utf-8") as stream:
+        with click.open_file(name, "rb") as stream:
             report = publisher.publish_lines(stream)
         prefix = "" if len(files) <= 1 else f"{name}: "
         for number, reason in report.errors:
@@ -88,7 +66,7 @@ def worker(burst: bool, fork: bool) -> None:
     """Run a worker on runstate's queue: apply queued events to runs and steps."""
     from worker.service import run_worker
 
-    run_worker(_runtime(log_level="info"), burst=burst, fork=fork)
+    run_worker(runtime_from_env(log_level="info"), burst=burst, fork=fork)
 
 
 @main.group(epilog=ENVIRONMENT_HELP)
@@ -102,7 +80,7 @@ def show() -> None:
 def show_run(run_id: str, fmt: str) -> None:
     """Show the run RUN_ID."""
     try:
-        _print_json(reads.run(_runtime().store, run_id, Format(fmt)), pretty=True)
+        print_json(reads.run(runtime_from_env().store, run_id, Format(fmt)), pretty=True)
     except reads.NotFound as error:
         _not_found(error)
 
@@ -114,7 +92,7 @@ def show_run(run_id: str, fmt: str) -> None:
 def show_step(run_id: str, step_id: str, fmt: str) -> None:
     """Show the step STEP_ID of the run RUN_ID."""
     try:
-        _print_json(reads.step(_runtime().store, run_id, step_id, Format(fmt)), pretty=True)
+        print_json(reads.step(runtime_from_env().store, run_id, step_id, Format(fmt)), pretty=True)
     except reads.NotFound as error:
         _not_found(error)
 
@@ -125,7 +103,7 @@ def show_step(run_id: str, step_id: str, fmt: str) -> None:
 def steps(run_id: str, fmt: str) -> None:
     """The steps of RUN_ID as a JSON array, in creation order."""
     try:
-        _print_json(reads.steps(_runtime().store, run_id, Format(fmt)))
+        print_json(reads.steps(runtime_from_env().store, run_id, Format(fmt)))
     except reads.NotFound as error:
         _not_found(error)
 
@@ -135,7 +113,7 @@ def steps(run_id: str, fmt: str) -> None:
 @_format_option(RUN_FORMATS)
 def runs(status: str | None, fmt: str) -> None:
     """Every stored run as JSON Lines, oldest first."""
-    _print_lines(reads.runs(_runtime().store, status, Format(fmt)))
+    print_lines(reads.runs(runtime_from_env().store, status, Format(fmt)))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -143,7 +121,7 @@ def runs(status: str | None, fmt: str) -> None:
 def history(run_id: str) -> None:
     """The transitions of RUN_ID as JSON Lines, in order."""
     try:
-        _print_lines(reads.history(_runtime().store, run_id))
+        print_lines(reads.history(runtime_from_env().store, run_id))
     except reads.NotFound as error:
         _not_found(error)
 
@@ -151,20 +129,20 @@ def history(run_id: str) -> None:
 @main.command(epilog=ENVIRONMENT_HELP)
 def rejected() -> None:
     """Every rejected event as JSON Lines, with its reason."""
-    _print_lines(_runtime().store.rejected())
+    print_lines(runtime_from_env().store.rejected())
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many to list.")
 def deadlines(limit: int) -> None:
     """Upcoming deadlines of open runs and steps as JSON Lines, soonest first."""
-    _print_lines(reads.deadlines(_runtime().store, limit))
+    print_lines(reads.deadlines(runtime_from_env().store, limit))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
 def stats() -> None:
     """Outcome counters as one JSON object."""
-    _print_json(reads.stats(_runtime().store), pretty=True)
+    print_json(reads.stats(runtime_from_env().store), pretty=True)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -177,7 +155,7 @@ def replay(file: Path, as_json: bool) -> None:
     """
     from worker.replay import json_lines, replay, table
 
-    runtime = _runtime(embedded_when_unset=True)
+    runtime = runtime_from_env(embedded_when_unset=True)
     result = replay(runtime, file)
     for number, reason in result.published.errors:
         click.echo(f"line {number}: {reason}", err=True)
@@ -186,3 +164,6 @@ def replay(file: Path, as_json: bool) -> None:
     else:
         click.echo(table(result.runs))
     sys.exit(1 if result.published.errors else 0)
+
+
+main.add_command(webhooks)

@@ -46,6 +46,30 @@ def run_timer(run_id: str) -> str:
 # The one timer index: sorted set of members by due time (ms, Redis TIME). No TTL.
 TIMERS = f"{PREFIX}:timers"
 
+# Webhook deliveries due (ms, Redis TIME): the same timer mechanism as TIMERS, in a set of its
+# own so that a stopped delivery process can never crowd runs out of the workers' sweep. No TTL.
+WEBHOOK_TIMERS = f"{PREFIX}:timers:webhooks"
+
+# Hash of subscription id -> Subscription JSON (secret included). No TTL.
+SUBSCRIPTIONS = f"{PREFIX}:webhooks:subscriptions"
+
+# List of dead-lettered delivery ids, newest last. No TTL: kept until replayed.
+DEAD_LETTERS = f"{PREFIX}:webhooks:dead"
+
+
+def delivery(delivery_id: str) -> str:
+    """Delivery JSON (subscription, payload, attempts, state). Delivered ones expire after RUNSTATE_RETENTION."""
+    return f"{PREFIX}:webhooks:delivery:{delivery_id}"
+
+
+def delivery_timer(delivery_id: str) -> str:
+    """A delivery's member in WEBHOOK_TIMERS: due at its next attempt."""
+    return f"webhook:{delivery_id}"
+
+
+# Counter every commit takes its run's new version from: versions are never reused. No TTL.
+VERSIONS = f"{PREFIX}:versions"
+
 # Sorted set of run ids by created_at (ms). No TTL: members whose run expired are pruned when listed.
 RUNS = f"{PREFIX}:runs"
 

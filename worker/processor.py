@@ -15,17 +15,21 @@ from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent, RunstateError
 from statemachine.events import Event, parse_event
-from statemachine.models import RunState
-from statemachine.ordering import Arrival, release
+from statemachine.models import RunState, Tombstone
+from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
-from statemachine.status import RUN_TERMINAL
+from statemachine.status import RUN_TERMINAL, Origin
 from statemachine.timefmt import rfc3339
+from statemachine.webhooks import delivery_id, is_status_change, matches, payload
+from worker.deliveries import Delivery
 from worker.envelope import Envelope, from_json
 from worker.store import Commit, Loaded, Store
+from worker.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.processor")
 
 DRAIN_LIMIT = 1000  # inbox entries one pass takes from one run
+PASS_BUDGET = 20_000  # inbox entries one pass takes from all its runs together
 
 
 @dataclass
@@ -62,7 +66,14 @@ class Queued:
     invalid: InvalidEvent | None
 
 
-def decode(raw: str) -> Queued:
+def decode(raw: bytes | str) -> Queued:
+    """An inbox entry as far as it can be read; what cannot be read is rejected, not raised."""
+    if isinstance(raw, bytes):
+        data = raw
+        try:
+            raw = data.decode()
+        except UnicodeDecodeError:
+            return Queued(data.decode(errors="replace"), None, None, InvalidEvent(("queued entry: not valid UTF-8",)))
     try:
         envelope = from_json(orjson.loads(raw))
     except (orjson.JSONDecodeError, ValueError) as exc:
@@ -74,23 +85,36 @@ def decode(raw: str) -> Queued:
 
 
 class Processor:
-    def __init__(self, store: Store, policy: Policy, reorder_window_ms: int = 30_000) -> None:
+    def __init__(
+        self, store: Store, policy: Policy, reorder_window_ms: int = 30_000, subscriptions: Subscriptions | None = None
+    ) -> None:
         self.store = store
         self.policy = policy
         self.window_ms = reorder_window_ms
+        self.subscriptions = subscriptions or Subscriptions(store.redis)
 
     def drain(self, run_ids: list[str]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
         report = BatchReport()
         pending = list(dict.fromkeys(run_ids))
         while pending:
-            now, loaded = self.store.load(pending, DRAIN_LIMIT)
-            queued = {run_id: [decode(raw.decode()) for raw in loaded[run_id].inbox] for run_id in pending}
-            seen = self.store.seen({r: [q.event.id for q in items if q.event] for r, items in queued.items()})
-            commits = []
+            subscribers = self._subscribers()
+            limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(pending)))  # bounded memory per pass
+            now, loaded = self.store.load(pending, limit)
+            prepared: dict[str, _Prepared] = {}
             for run_id in pending:
                 try:
-                    commits.append(self._drain_run(run_id, loaded[run_id], queued[run_id], seen[run_id], now))
+                    prepared[run_id] = _Prepared.of(loaded[run_id])
+                except Exception:  # a run we cannot even read must not stall the others
+                    report.failures += 1
+                    log.exception("run.unreadable", run_id=run_id)
+            seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items()})
+            commits = []
+            for run_id, ready in prepared.items():
+                try:
+                    commit = self._drain_run(run_id, ready, seen[run_id], now, full=len(ready.queued) == limit)
+                    commit.deliveries = outbox(commit, subscribers, now)
+                    commits.append(commit)
                 except Exception:  # a bug must not stall the other runs: this one waits for its timer
                     report.failures += 1
                     log.exception("run.drain_failed", run_id=run_id)
@@ -102,56 +126,47 @@ class Processor:
                     pending.append(commit.run_id)
                     continue
                 report.outcomes.update(commit.counters)
-                if commit.consumed == DRAIN_LIMIT:
+                if commit.consumed == limit:
                     pending.append(commit.run_id)
         return report
 
-    def _drain_run(self, run_id: str, loaded: Loaded, queued: list[Queued], seen: frozenset[str], now: int) -> Commit:
-        commit = Commit(run_id, loaded.version, consumed=len(queued))
-        state = loaded.state
+    def _subscribers(self) -> dict[str, list[Subscription]]:
+        """Enabled subscriptions by account, read once per pass."""
+        by_account: dict[str, list[Subscription]] = {}
+        for subscription in self.subscriptions.all():
+            if subscription.enabled:
+                by_account.setdefault(subscription.account, []).append(subscription)
+        return by_account
+
+    def _drain_run(self, run_id: str, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:
+        commit = Commit(run_id, ready.loaded.version, consumed=len(ready.queued))
+        state = ready.state
         applied = state.last_sequence if isinstance(state, RunState) else 0
-        by_raw = {q.raw: q for q in queued}
-        arrivals = [Arrival(q.event.sequence if q.event else None, q.raw) for q in queued]
-        released = release(applied, loaded.held, arrivals, now=now, window_ms=self.window_ms)
+        arrivals = [Arrival(q.event.sequence if q.event else None, q.raw) for q in ready.queued]
+        released = release(applied, ready.held, arrivals, now=now, window_ms=self.window_ms)
         for first, last in released.gaps:
             log.warning("sequence.gap", run_id=run_id, missing_from=first, missing_to=last)
             _bump(commit.counters, "gaps")
         remembered = set(seen)
         changed = False
         for raw in released.ready:
-            item = by_raw.get(raw) or decode(raw)
-            if item.event is None or item.envelope is None:
-                assert item.invalid is not None
-                commit.rejected.append(rejected_record(_event_text(item), item.invalid, now))
-                _bump(commit.counters, "event.rejected")
-                continue
-            event, envelope = item.event, item.envelope
-            if event.run_id != run_id:  # only a forged inbox entry can do this; it must not touch the run
-                misplaced = InvalidEvent((f"run_id: queued for run {run_id!r} but names {event.run_id!r}",))
-                commit.rejected.append(rejected_record(envelope.text, misplaced, now))
-                _bump(commit.counters, "event.rejected")
-                continue
-            result = apply_event(
-                state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
-            )
-            _bump(commit.counters, f"{event.event_type.kind}.{result.outcome}")
-            if result.late_usage:
-                _bump(commit.counters, "late_usage")
-            if result.rejection is not None:
-                commit.rejected.append(rejected_record(envelope.text, result.rejection, now))
-            if result.remember_id and isinstance(result.state, RunState):
-                remembered.add(event.id)
-                commit.seen.append(event.id)
-                changed = True
-            commit.history.extend(result.history)
-            state = result.state
-        if isinstance(state, RunState):  # deadlines join the run's stream behind what was queued before them
+            state, applied_one = self._apply_one(commit, ready.by_raw.get(raw) or decode(raw), state, remembered, now)
+            changed = changed or applied_one
+        if isinstance(state, RunState) and state.last_sequence < released.released_through:
+            # what was released in order stays released, whatever became of it (a rejection too)
+            state = state.model_copy(update={"last_sequence": released.released_through})
+            changed = True
+        # A deadline joins the run's stream behind what was queued before it: not while events
+        # wait for a sequence gap, nor while this pass left queued events unread.
+        if isinstance(state, RunState) and not released.held and not full:
             fired = fire_deadlines(state, now=now, policy=self.policy)
             if fired.history:
-                _bump(commit.counters, "deadlines")
                 commit.history.extend(fired.history)
                 state = fired.state
                 changed = True
+        fired_count = sum(1 for t in commit.history if t.origin is Origin.DEADLINE)
+        if fired_count:
+            commit.counters["deadlines"] = fired_count
         commit.held = released.held
         dues = [released.due(self.window_ms), next_due(state) if isinstance(state, RunState) else None]
         commit.next_due = min((due for due in dues if due is not None), default=None)
@@ -159,6 +174,72 @@ class Processor:
             commit.state = state
             commit.finished = state.run.status in RUN_TERMINAL
         return commit
+
+    def _apply_one(
+        self, commit: Commit, item: Queued, state: RunState | Tombstone | None, remembered: set[str], now: int
+    ) -> tuple[RunState | Tombstone | None, bool]:
+        """One released event through the one door; returns the new state and whether the run changed."""
+        if item.event is None or item.envelope is None:
+            assert item.invalid is not None
+            commit.rejected.append(rejected_record(_event_text(item), item.invalid, now))
+            _bump(commit.counters, "event.rejected")
+            return state, False
+        event, envelope = item.event, item.envelope
+        if event.run_id != commit.run_id:  # only a forged inbox entry can do this; it must not touch the run
+            misplaced = InvalidEvent((f"run_id: queued for run {commit.run_id!r} but names {event.run_id!r}",))
+            commit.rejected.append(rejected_record(envelope.text, misplaced, now))
+            _bump(commit.counters, "event.rejected")
+            return state, False
+        result = apply_event(
+            state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
+        )
+        _bump(commit.counters, f"{event.event_type.kind}.{result.outcome}")
+        if result.late_usage:
+            _bump(commit.counters, "late_usage")
+        if result.rejection is not None:
+            commit.rejected.append(rejected_record(envelope.text, result.rejection, now))
+        commit.history.extend(result.history)
+        if result.remember_id and isinstance(result.state, RunState):
+            remembered.add(event.id)
+            commit.seen.append(event.id)
+            return result.state, True
+        return result.state, False
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A loaded run, parsed: its state, its held events and its decoded inbox head."""
+
+    loaded: Loaded
+    state: RunState | Tombstone | None
+    held: list[Held]
+    queued: list[Queued]
+    by_raw: dict[str, Queued]
+
+    @classmethod
+    def of(cls, loaded: Loaded) -> "_Prepared":
+        queued = [decode(raw) for raw in loaded.inbox]
+        held = loaded.held()
+        by_raw = {q.raw: q for q in queued} | {h.item: decode(h.item) for h in held}
+        return cls(loaded, loaded.state(), held, queued, by_raw)
+
+    def event_ids(self) -> list[str]:
+        """Ids to check against the run's seen set: the inbox head's and the held events'."""
+        return list({q.event.id for q in self.by_raw.values() if q.event is not None})
+
+
+def outbox(commit: Commit, subscribers: dict[str, list[Subscription]], now: int) -> list[tuple[str, bytes]]:
+    """One delivery per status change per subscription of the run's account that wants it,
+    written by the same commit as the change itself."""
+    if commit.state is None or not commit.history:
+        return []
+    deliveries = []
+    for subscription in subscribers.get(commit.state.run.account_id, []):
+        for transition in commit.history:
+            if is_status_change(transition) and matches(subscription.events, transition.object, transition.to):
+                record = Delivery.new(delivery_id(subscription.id, transition), subscription, payload(transition), now)
+                deliveries.append((record.id, record.to_json()))
+    return deliveries
 
 
 def _event_text(item: Queued) -> str:

@@ -38,13 +38,17 @@ class Publisher:
         self.batch_size = batch_size
 
     def publish_lines(
-        self, lines: Iterable[str], *, account: str | None = None, origin: Origin = Origin.EVENT
+        self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
     ) -> PublishReport:
         """JSON Lines in, numbered from 1; blank lines are skipped but still counted."""
         report = PublishReport()
         valid: list[tuple[str, Envelope]] = []
         for number, line in enumerate(lines, start=1):
-            text = line.strip()
+            try:
+                text = (line.decode() if isinstance(line, bytes) else line).strip()
+            except UnicodeDecodeError as exc:
+                report.errors.append((number, f"not valid UTF-8: {exc.reason} at byte {exc.start}"))
+                continue
             if not text:
                 continue
             try:

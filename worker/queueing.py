@@ -29,15 +29,30 @@ class RunstateJob(Job):
         self.refuse_unless_ours()
         return jobs.drain
 
+    def restore(self, raw_data: Any) -> Any:
+        """RQ restores more than the function from a job hash: webhooks it would POST to, retries
+        and repeats it would schedule, dependencies. A runstate job has none of them, so a forged
+        job gets none of them either."""
+        result = super().restore(raw_data)
+        self.webhooks = []
+        self.retries_left = None
+        self.retry_intervals = None
+        self.repeats_left = None
+        self.repeat_intervals = None
+        self._dependency_ids = []
+        return result
+
     def refuse_unless_ours(self) -> None:
         try:
-            name = self.func_name
+            name, args, kwargs = self.func_name, self.args, self.kwargs
         except DeserializationError:
             raise PoisonedJob(self.id, "its payload is not JSON") from None
-        if name not in jobs.ALLOWED_FUNCTIONS:
+        if not isinstance(name, str) or name not in jobs.ALLOWED_FUNCTIONS:
             raise PoisonedJob(self.id, f"function {str(name)[:200]!r} is not runstate's own")
         if self.instance is not None:
             raise PoisonedJob(self.id, "a job may not carry an instance")
+        if not isinstance(args, list | tuple) or len(args) != 1 or kwargs not in ({}, None):
+            raise PoisonedJob(self.id, "its arguments must be one list of run ids")
 
     # Callbacks are imported by name too: a runstate job never has one, so none is ever loaded.
     @property

@@ -28,6 +28,14 @@ class Runtime:
             return cls(settings, fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
         return cls(settings, Redis.from_url(settings.effective_redis_url))
 
+    def with_own_connection(self) -> "Runtime":
+        """The same settings on a connection of its own (short timeouts): for the sweeper thread,
+        whose claims must not wait behind RQ's long blocking reads on the shared pool."""
+        if self.embedded:
+            return self
+        redis = Redis.from_url(self.settings.effective_redis_url, socket_timeout=10, socket_connect_timeout=5)
+        return Runtime(self.settings, redis)
+
     @cached_property
     def store(self) -> Store:
         return Store(self.redis, self.settings.retention, int(self.settings.recover_after * 1000))

@@ -17,12 +17,12 @@ def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "i
     if not runtime.embedded:
         warn_at_start(runtime.redis)
     rq_worker = make_worker(runtime.redis, runtime.settings.queue_name, runtime.store, fork=fork)
-    sweeper = Sweeper(runtime)
+    sweeper = Sweeper(runtime.with_own_connection())
     level = (runtime.settings.log_level or log_level).upper()
     if burst:
-        sweeper.sweep_once()  # what fell due while no worker ran
+        sweeper.sweep_safely()  # what fell due while no worker ran
         rq_worker.work(burst=True, logging_level=level)
-        sweeper.sweep_once()
+        sweeper.sweep_safely()
         return
     with sweeper.running():
         rq_worker.work(burst=False, logging_level=level)

@@ -1,6 +1,6 @@
 """One frozen settings model, read from the environment once at the edge and passed down."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from statemachine.policy import Policy
@@ -18,6 +18,10 @@ Environment:
   RUNSTATE_REORDER_WINDOW           seconds an event ahead of a sequence gap waits (default 30)
   RUNSTATE_RETENTION                seconds a finished run is kept (default 604800)
   RUNSTATE_RECOVER_AFTER            seconds before a sweep drains queued events no job drained (default 10)
+  RUNSTATE_WEBHOOK_RETRY_SCHEDULE   retry delays in seconds after the first attempt (5,300,1800,7200,18000,36000,36000)
+  RUNSTATE_WEBHOOK_DISABLE_AFTER    seconds of failure before a subscription is disabled (432000)
+  RUNSTATE_WEBHOOK_ALLOW_PRIVATE    1/true/yes: allow loopback and private webhook targets (default off)
+  RUNSTATE_WEBHOOK_TIMEOUT          seconds one delivery attempt may take (15)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
@@ -36,12 +40,32 @@ class Settings(BaseSettings):
     retention: int = Field(default=7 * 86_400, ge=1)
     recover_after: float = Field(default=10, gt=0, le=50)  # seconds before a sweep drains a run no job drained
     batch_size: int = Field(default=500, ge=1, le=5_000)
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_disable_after: float = Field(default=5 * 86_400, gt=0)
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(default=15, gt=0, le=300)
+    webhook_concurrency: int = Field(default=100, ge=1, le=10_000)
     queue_name: str = "runstate"
-    log_level: str | None = None  # None: info for workers, warning for one-shot commands
+    log_level: str | None = None
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"must be seconds separated by commas (got {value!r})") from None
+        if any(not 0 <= d <= 30 * 86_400 for d in delays):
+            raise ValueError("each delay must be between 0 and 30 days")
+        return value  # None: info for workers, warning for one-shot commands
 
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def retry_schedule(self) -> list[float]:
+        """Read at send time, so a changed schedule applies to deliveries already queued."""
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
 
     def policy(self) -> Policy:
         return Policy(

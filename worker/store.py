@@ -31,12 +31,25 @@ def _script(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A run as read before draining its inbox."""
+    """A run as read before draining its inbox; parsed by the caller, one run at a time, so
+    that one undecodable run cannot stop the others."""
 
-    state: RunState | Tombstone | None
+    run_id: str
     version: int
+    document: bytes | None
+    tombstone: bytes | None
     inbox: list[bytes]
-    held: list[Held]
+    held_json: bytes | None
+
+    def state(self) -> RunState | Tombstone | None:
+        if self.document is not None:
+            return RunState.model_validate_json(self.document)
+        if self.tombstone is not None:
+            return Tombstone(self.run_id, self.tombstone.decode())
+        return None
+
+    def held(self) -> list[Held]:
+        return _HELD.validate_json(self.held_json) if self.held_json else []
 
 
 @dataclass(slots=True)
@@ -54,6 +67,7 @@ class Commit:
     held: list[Held] = field(default_factory=list)
     next_due: int | None = None
     finished: bool = False
+    deliveries: list[tuple[str, bytes]] = field(default_factory=list)  # (delivery id, record): the outbox
 
 
 class Store:
@@ -74,10 +88,10 @@ class Store:
             args.extend((keys.run_timer(run_id), len(items), *items))
         self._publish(keys=[keys.TIMERS, *map(keys.inbox, inboxes)], args=args, client=pipe)
 
-    def claim_due(self, limit: int = 200, lease_ms: int | None = None) -> list[str]:
+    def claim_due(self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS) -> list[str]:
         """Timer members that are due, each pushed back by a lease while it is handled."""
         lease = self.recover_after_ms if lease_ms is None else lease_ms
-        return [m.decode() for m in self._claim(keys=[keys.TIMERS], args=[lease, limit])]
+        return [m.decode() for m in self._claim(keys=[timers], args=[lease, limit])]
 
     # --- the write path ----------------------------------------------------------------
 
@@ -87,7 +101,7 @@ class Store:
         return int(seconds) * 1000 + int(micros) // 1000
 
     def load(self, run_ids: Sequence[str], limit: int) -> tuple[int, dict[str, Loaded]]:
-        """Each run's state, version, inbox head (up to `limit`) and held events, and Redis's time."""
+        """Each run's document, version, inbox head (up to `limit`) and held events, and Redis's time."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.time()
         for run_id in run_ids:
@@ -100,12 +114,7 @@ class Store:
         loaded: dict[str, Loaded] = {}
         for index, run_id in enumerate(run_ids):
             (version, document), tomb, inbox, held = replies[1 + 4 * index : 5 + 4 * index]
-            state: RunState | Tombstone | None = None
-            if document is not None:
-                state = RunState.model_validate_json(document)
-            elif tomb is not None:
-                state = Tombstone(run_id, tomb.decode())
-            loaded[run_id] = Loaded(state, int(version or 0), inbox, _HELD.validate_json(held) if held else [])
+            loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
         return int(seconds) * 1000 + int(micros) // 1000, loaded
 
     def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
@@ -149,13 +158,21 @@ class Store:
             keys.inbox(run_id),
             keys.held(run_id),
             keys.TIMERS,
+            keys.WEBHOOK_TIMERS,
+            keys.VERSIONS,
         ]
 
     def _args(self, commit: Commit) -> list[Any]:
         state = commit.state
         document = state.model_dump_json(exclude_defaults=True) if state is not None else ""
         counters = [item for pair in commit.counters.items() for item in pair]
-        counts = f"{len(commit.history)},{len(commit.seen)},{len(commit.counters)},{len(commit.rejected)}"
+        counts = ",".join(
+            str(len(part))
+            for part in (commit.history, commit.seen, commit.counters, commit.rejected, commit.deliveries)
+        )
+        outbox = [
+            x for d_id, record in commit.deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)
+        ]
         return [
             commit.expected_version,
             document,
@@ -174,6 +191,7 @@ class Store:
             *commit.seen,
             *counters,
             *commit.rejected,
+            *outbox,
         ]
 
     # --- reads -------------------------------------------------------------------------

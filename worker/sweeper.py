@@ -39,12 +39,15 @@ class Sweeper:
             log.info("timers.swept", handled=handled)
         return handled
 
+    def sweep_safely(self) -> None:
+        try:
+            self.sweep_once()
+        except Exception:  # a sweep must never stop sweeping: log, wait, try again
+            log.exception("timers.sweep_failed")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.sweep_once()
-            except Exception:  # a sweep must never stop sweeping: log, wait, try again
-                log.exception("timers.sweep_failed")
+            self.sweep_safely()
 
     @contextmanager
     def running(self) -> Iterator[None]:

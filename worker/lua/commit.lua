@@ -2,13 +2,14 @@
 -- then the new document, its history, the seen event ids, counters, rejected records,
 -- the sequence buffer, the inbox entries consumed and the run's next timer.
 -- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 runs index, 6 stats, 7 rejected,
---       8 inbox, 9 held, 10 timers
+--       8 inbox, 9 held, 10 timers, 11 webhook timers, 12 the version counter
 -- ARGV: 1 expected version ('0': the run does not exist), 2 document ('': unchanged),
 --       3 created_at score, 4 run id, 5 retention seconds ('0': the run is still open),
---       6 tombstone value, 7 counts "history,seen,counters,rejected",
+--       6 tombstone value, 7 counts "history,seen,counters,rejected,deliveries",
 --       8 inbox entries consumed, 9 held buffer ('': empty), 10 timer member,
 --       11 next due ms ('': none), 12 recover-after ms, 13 retention seconds,
---       then the history entries, seen ids, counter (field, increment) pairs, rejected records.
+--       then the history entries, seen ids, counter (field, increment) pairs, rejected records,
+--       and (key, timer member, record) triples of the webhook deliveries: the outbox.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
   return -1
@@ -23,7 +24,9 @@ local function take(n)
 end
 -- Every commit moves the version on, even one that only consumed duplicates: a second
 -- drain that read the same inbox head must fail its compare-and-set, not trim again.
-local next_version = tonumber(version) + 1
+-- Versions come from one counter, so none is ever reused: a run whose keys expired and
+-- came back cannot meet a stale writer's old version again.
+local next_version = redis.call('INCR', KEYS[12])
 local had_document = redis.call('HEXISTS', KEYS[1], 'd') == 1
 redis.call('HSET', KEYS[1], 'v', next_version)
 if ARGV[2] ~= '' then
@@ -51,6 +54,16 @@ end
 first, last = take(counts[4])
 for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
+end
+first, last = take(counts[5] * 3)
+if last >= first then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for i = first, last, 3 do
+    if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
+      redis.call('ZADD', KEYS[11], now, ARGV[i + 1])
+    end
+  end
 end
 local consumed = tonumber(ARGV[8])
 if consumed > 0 then

@@ -1,0 +1,33 @@
+"""What every `runstate` subcommand shares: settings and Redis from the environment, JSON output."""
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from worker import logs
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+
+def settings_from_env() -> Settings:
+    return Settings()
+
+
+def runtime_from_env(embedded_when_unset: bool = False, log_level: str = "warning") -> Runtime:
+    settings = settings_from_env()
+    logs.configure(settings.log_level or log_level)
+    return Runtime.connect(settings, embedded_when_unset=embedded_when_unset)
+
+
+def print_json(value: Any, *, pretty: bool = False) -> None:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    sys.stdout.buffer.write(orjson.dumps(value, option=option) + b"\n")
+    sys.stdout.flush()
+
+
+def print_lines(values: Iterable[Any]) -> None:
+    for value in values:
+        sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+    sys.stdout.flush()

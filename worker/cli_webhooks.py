@@ -1,0 +1,123 @@
+"""`runstate webhooks ...`: subscriptions, dead letters, replays, and the delivery process."""
+
+import sys
+
+import click
+
+from worker.cli_support import print_json, print_lines, runtime_from_env
+from worker.deliveries import Deliveries, Delivery
+from worker.settings import ENVIRONMENT_HELP
+from worker.subscriptions import Subscription, Subscriptions
+
+
+def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, object]:
+    subscription = subscriptions.get(delivery.subscription_id)
+    return {
+        "delivery_id": delivery.id,
+        "subscription_id": delivery.subscription_id,
+        "account": delivery.account,
+        "url": subscription.url if subscription else None,
+        "payload": delivery.payload,
+        "reason": delivery.reason,
+        "attempts": [a.model_dump() for a in delivery.attempts],
+    }
+
+
+@click.group(epilog=ENVIRONMENT_HELP)
+def webhooks() -> None:
+    """Signed status-change webhooks: subscriptions, dead letters, replay, delivery."""
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.argument("url")
+@click.option("--secret", help="whsec_… (generated when not given).")
+@click.option("--events", default="*", show_default=True, help="Comma-separated filters: run.completed, step.*, *…")
+@click.option("--account", help="The account whose runs it sees (default RUNSTATE_DEFAULT_ACCOUNT).")
+def add(url: str, secret: str | None, events: str, account: str | None) -> None:
+    """Subscribe URL; prints the subscription with its secret (shown only here)."""
+    from pydantic import ValidationError
+
+    from worker.ssrf import UnsafeTarget, check_url
+
+    runtime = runtime_from_env()
+    settings = runtime.settings
+    try:
+        check_url(url, allow_private=settings.webhook_allow_private)
+        fields: dict[str, object] = {
+            "url": url,
+            "account": account or settings.default_account,
+            "events": [e.strip() for e in events.split(",") if e.strip()],
+            "created_at": runtime.store.now_ms(),
+        }
+        if secret is not None:
+            fields["secret"] = secret
+        subscription = Subscription.model_validate(fields)
+    except UnsafeTarget as unsafe:
+        raise click.ClickException(f"refused: {unsafe.reason}") from None
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+        raise click.ClickException(problems) from None
+    Subscriptions(runtime.redis).save(subscription)
+    print_json(
+        {"id": subscription.id, "secret": subscription.secret, **subscription.public(), "secret_shown_once": True}
+    )
+
+
+@webhooks.command("list", epilog=ENVIRONMENT_HELP)
+@click.option("--account", help="Only this account's subscriptions (default: all).")
+def list_(account: str | None) -> None:
+    """Subscriptions as JSON Lines (secrets masked)."""
+    print_lines(s.public() for s in Subscriptions(runtime_from_env().redis).all(account))
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.argument("subscription_id")
+def remove(subscription_id: str) -> None:
+    """Remove a subscription; its pending deliveries are dropped."""
+    if not Subscriptions(runtime_from_env().redis).remove(subscription_id):
+        click.echo(f"runstate: subscription {subscription_id!r} not found", err=True)
+        sys.exit(1)
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.option("--limit", type=click.IntRange(1), help="At most this many.")
+@click.option("--account", help="Only this account's (default: all).")
+def dead(limit: int | None, account: str | None) -> None:
+    """Dead-lettered deliveries as JSON Lines: id, subscription, URL, payload, every attempt."""
+    runtime = runtime_from_env()
+    subscriptions = Subscriptions(runtime.redis)
+    deliveries = Deliveries(runtime.redis, runtime.settings.retention)
+    print_lines(_dead_line(d, subscriptions) for d in deliveries.dead(account, limit))
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.argument("delivery_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead delivery.")
+def replay(delivery_id: str | None, replay_all: bool) -> None:
+    """Send dead deliveries again, with their original webhook-id."""
+    if (delivery_id is None) == (not replay_all):
+        raise click.UsageError("give a DELIVERY_ID or --all")
+    runtime = runtime_from_env()
+    deliveries = Deliveries(runtime.redis, runtime.settings.retention)
+    ids = [d.id for d in deliveries.dead()] if replay_all else [str(delivery_id)]
+    now = runtime.store.now_ms()
+    for one in ids:
+        if deliveries.replay(one, now) is None:
+            click.echo(f"runstate: delivery {one!r} not found", err=True)
+            sys.exit(1)
+    click.echo(f"replaying {len(ids)} deliveries", err=True)
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.option("--until-idle", is_flag=True, help="Exit once nothing is due (for scripts and tests).")
+def deliver(until_idle: bool) -> None:
+    """Run the delivery process: send due deliveries, signed, with retries (Procfile `webhooks:`)."""
+    import asyncio
+
+    from worker.delivery import Deliverer, deliver_forever
+
+    runtime = runtime_from_env(log_level="info")
+    if until_idle:
+        asyncio.run(Deliverer(runtime).run(asyncio.Event(), until_idle=True))
+    else:
+        deliver_forever(runtime)

@@ -1,0 +1,109 @@
+"""Webhook delivery records: the outbox entry, its attempts, and where it stands.
+
+A delivery is written by the run's commit (see `store`), so a transition and its
+deliveries exist together or not at all. Its `id` is the `webhook-id` of every attempt.
+"""
+
+from collections.abc import Iterator
+from enum import StrEnum
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from redis import Redis
+
+from worker import keys
+from worker.subscriptions import Subscription
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # an attempt is due (the first one at once)
+    DELIVERED = "delivered"  # a 2xx answered
+    DEAD = "dead"  # every attempt failed, or the endpoint said 410 Gone: kept for replay
+    DROPPED = "dropped"  # its subscription was removed
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: int  # ms
+    status: int | None = None  # the HTTP status, when one came back
+    error: str | None = None  # why it failed without one (timeout, refused, unsafe target)
+    duration_ms: int = 0
+
+
+class Delivery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    subscription_id: str
+    account: str
+    payload: str  # the exact body: every retry and replay sends the same bytes
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: list[Attempt] = []
+    reason: str | None = None
+    created_at: int
+
+    @classmethod
+    def new(cls, delivery_id: str, subscription: Subscription, body: dict[str, object], now: int) -> "Delivery":
+        return cls(
+            id=delivery_id,
+            subscription_id=subscription.id,
+            account=subscription.account,
+            payload=orjson.dumps(body).decode(),
+            created_at=now,
+        )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class Deliveries:
+    def __init__(self, redis: Redis, retention: int) -> None:
+        self.redis = redis
+        self.retention = retention
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        raw = self.redis.get(keys.delivery(delivery_id))
+        return None if raw is None else Delivery.model_validate_json(raw)
+
+    def retry_at(self, delivery: Delivery, due: int) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.delivery(delivery.id), delivery.to_json())
+            pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery.id): due})
+            pipe.execute()
+
+    def finish(self, delivery: Delivery) -> None:
+        """Delivered, dead or dropped: no more attempts; the dead are listed for replay."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery.id))
+            if delivery.state is DeliveryState.DEAD:
+                pipe.set(keys.delivery(delivery.id), delivery.to_json())
+                pipe.lrem(keys.DEAD_LETTERS, 0, delivery.id)
+                pipe.rpush(keys.DEAD_LETTERS, delivery.id)
+            else:
+                pipe.set(keys.delivery(delivery.id), delivery.to_json(), ex=self.retention)
+            pipe.execute()
+
+    def replay(self, delivery_id: str, now: int) -> Delivery | None:
+        """Send a dead delivery again, with its webhook-id, from now on its schedule again."""
+        delivery = self.get(delivery_id)
+        if delivery is None:
+            return None
+        again = delivery.model_copy(update={"state": DeliveryState.PENDING, "reason": None})
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.delivery(delivery_id), again.to_json())
+            pipe.lrem(keys.DEAD_LETTERS, 0, delivery_id)
+            pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery_id): now})
+            pipe.execute()
+        return again
+
+    def dead(self, account: str | None = None, limit: int | None = None) -> Iterator[Delivery]:
+        found = 0
+        for raw_id in self.redis.lrange(keys.DEAD_LETTERS, 0, -1):
+            delivery = self.get(raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id))
+            if delivery is None or (account is not None and delivery.account != account):
+                continue
+            yield delivery
+            found += 1
+            if limit is not None and found >= limit:
+                return

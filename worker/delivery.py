@@ -1,0 +1,167 @@
+"""`runstate webhooks deliver`: send what the outbox holds, signed, concurrently, with retries.
+
+Its own process (the Procfile's `webhooks:`), so delivery never slows event processing and
+event workers keep listening on exactly one queue. Due deliveries are claimed from the
+webhook timers with a lease, so an attempt cut short by a crash is made again, never lost;
+each attempt runs in its own task, so one hanging endpoint never delays another.
+"""
+
+import asyncio
+import contextlib
+import random
+import time
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from standardwebhooks.webhooks import Webhook
+
+from worker import keys
+from worker.deliveries import Attempt, Deliveries, Delivery, DeliveryState
+from worker.runtime import Runtime
+from worker.ssrf import UnsafeTarget, check_url, pinned_client
+from worker.store import Store
+from worker.subscriptions import Subscription, Subscriptions
+
+log = structlog.get_logger("runstate.webhooks")
+
+POLL_INTERVAL = 0.1  # seconds between claims when nothing was due
+JITTER = 0.1  # each retry delay is stretched or shrunk by up to this share
+
+
+class Deliverer:
+    def __init__(self, runtime: Runtime) -> None:
+        self.settings = runtime.settings
+        self.store: Store = runtime.store
+        self.deliveries = Deliveries(runtime.redis, runtime.settings.retention)
+        self.subscriptions = Subscriptions(runtime.redis)
+        self.slots = asyncio.Semaphore(self.settings.webhook_concurrency)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> None:
+        """Claim and send due deliveries until `stop` is set (or, with `until_idle`, none are due)."""
+        lease_ms = int((self.settings.webhook_timeout + 5) * 1000)  # an attempt outliving it is made again
+        while not stop.is_set():
+            await self.slots.acquire()  # hold one slot so claims never outrun the senders
+            self.slots.release()
+            members = self.store.claim_due(
+                limit=self.settings.webhook_concurrency, lease_ms=lease_ms, timers=keys.WEBHOOK_TIMERS
+            )
+            for member in members:
+                task = asyncio.create_task(self._send(member.removeprefix(keys.delivery_timer(""))))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            if not members:
+                if until_idle and not self.tasks:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_INTERVAL)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _send(self, delivery_id: str) -> None:
+        async with self.slots:
+            try:
+                await self.attempt(delivery_id)
+            except Exception:  # one delivery's bug must not stop the others; its lease brings it back
+                log.exception("webhook.attempt_crashed", delivery_id=delivery_id)
+
+    async def attempt(self, delivery_id: str) -> None:
+        delivery = self.deliveries.get(delivery_id)
+        if delivery is None or delivery.state is not DeliveryState.PENDING:
+            self.store.redis.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery_id))
+            return
+        subscription = self.subscriptions.get(delivery.subscription_id)
+        if subscription is None:
+            self._finish(delivery, DeliveryState.DROPPED, "subscription removed")
+            return
+        if not subscription.enabled:
+            self._finish(delivery, DeliveryState.DEAD, f"subscription disabled: {subscription.disabled_reason}")
+            return
+        started = time.monotonic()
+        now = self.store.now_ms()
+        status, error = await self._post(subscription, delivery)
+        attempt = Attempt(at=now, status=status, error=error, duration_ms=int((time.monotonic() - started) * 1000))
+        delivery = delivery.model_copy(update={"attempts": [*delivery.attempts, attempt]})
+        log.info(
+            "webhook.attempted",
+            delivery_id=delivery.id,
+            subscription_id=subscription.id,
+            status=status,
+            error=error,
+            attempt=len(delivery.attempts),
+        )
+        if status is not None and 200 <= status < 300:
+            self._succeeded(subscription)
+            self._finish(delivery, DeliveryState.DELIVERED, None)
+        elif status == 410:
+            self._disable(subscription, "the endpoint answered 410 Gone")
+            self._finish(delivery, DeliveryState.DEAD, "410 Gone: subscription disabled")
+        else:
+            self._failed(subscription, now)
+            self._retry_or_bury(delivery, now)
+
+    async def _post(self, subscription: Subscription, delivery: Delivery) -> tuple[int | None, str | None]:
+        try:
+            target = check_url(subscription.url, allow_private=self.settings.webhook_allow_private)
+        except UnsafeTarget as unsafe:
+            return None, f"unsafe target: {unsafe.reason}"
+        signed_at = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "runstate-webhooks/1",
+            "webhook-id": delivery.id,
+            "webhook-timestamp": str(int(signed_at.timestamp())),
+            "webhook-signature": Webhook(subscription.secret).sign(delivery.id, signed_at, delivery.payload),
+        }
+        try:
+            async with pinned_client(target, self.settings.webhook_timeout) as client:
+                response = await client.post(target.url, content=delivery.payload.encode(), headers=headers)
+                return response.status_code, None
+        except httpx.TimeoutException:
+            return None, f"timed out after {self.settings.webhook_timeout:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+
+    def _retry_or_bury(self, delivery: Delivery, now: int) -> None:
+        schedule = self.settings.retry_schedule()  # read at send time
+        done = len(delivery.attempts)  # the first attempt is immediate; then one retry per delay
+        if done > len(schedule):
+            self._finish(delivery, DeliveryState.DEAD, f"no success in {done} attempts")
+            return
+        delay = schedule[done - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+        self.deliveries.retry_at(delivery, now + int(delay * 1000))
+
+    def _finish(self, delivery: Delivery, state: DeliveryState, reason: str | None) -> None:
+        self.deliveries.finish(delivery.model_copy(update={"state": state, "reason": reason}))
+        if state is DeliveryState.DEAD:
+            log.warning("webhook.dead", delivery_id=delivery.id, reason=reason)
+
+    def _succeeded(self, subscription: Subscription) -> None:
+        if subscription.failing_since is not None:
+            self.subscriptions.save(subscription.model_copy(update={"failing_since": None}))
+
+    def _failed(self, subscription: Subscription, now: int) -> None:
+        since = subscription.failing_since
+        if since is None:
+            self.subscriptions.save(subscription.model_copy(update={"failing_since": now}))
+        elif now - since >= self.settings.webhook_disable_after * 1000:
+            self._disable(subscription, f"no success for {self.settings.webhook_disable_after:g} s")
+
+    def _disable(self, subscription: Subscription, reason: str) -> None:
+        self.subscriptions.save(subscription.model_copy(update={"enabled": False, "disabled_reason": reason}))
+        log.warning("webhook.subscription_disabled", subscription_id=subscription.id, reason=reason)
+
+
+def deliver_forever(runtime: Runtime) -> None:
+    """Run the delivery loop until SIGTERM or SIGINT; in-flight attempts finish first."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Deliverer(runtime).run(stop)
+
+    asyncio.run(main())

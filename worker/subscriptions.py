@@ -1,0 +1,75 @@
+"""Webhook subscriptions: each belongs to an account, has a URL, a secret and filters."""
+
+import base64
+import secrets
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis import Redis
+
+from statemachine.webhooks import valid_filter
+from worker import keys
+
+
+def new_secret() -> str:
+    """`whsec_` + base64 of 24 random bytes, as Standard Webhooks spells secrets."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class Subscription(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default_factory=lambda: "sub_" + secrets.token_hex(8))
+    account: str = Field(min_length=1, max_length=128)
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str = Field(default_factory=new_secret, repr=False)
+    events: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=32)
+    enabled: bool = True
+    disabled_reason: str | None = None
+    failing_since: int | None = None  # ms of the first failure since the last success
+    created_at: int = 0
+
+    @field_validator("events")
+    @classmethod
+    def _filters(cls, events: list[str]) -> list[str]:
+        bad = [e for e in events if not valid_filter(e)]
+        if bad:
+            raise ValueError(f"events {bad!r}: each must be *, run.*, step.*, run.<status> or step.<status>")
+        return events
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: str) -> str:
+        body = secret.removeprefix("whsec_")
+        try:
+            raw = base64.b64decode(body + "==", validate=False)
+        except ValueError:
+            raise ValueError("secret must be whsec_ followed by base64") from None
+        if not secret.startswith("whsec_") or len(raw) < 16:
+            raise ValueError("secret must be whsec_ followed by base64 of at least 16 bytes")
+        return secret
+
+    def public(self) -> dict[str, object]:
+        """What `list` shows: everything but the secret, which only `add` prints, once."""
+        return self.model_dump(exclude={"secret"}) | {"secret": self.secret[:10] + "…"}
+
+
+class Subscriptions:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def save(self, subscription: Subscription) -> None:
+        self.redis.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        raw = self.redis.hget(keys.SUBSCRIPTIONS, subscription_id)
+        return None if raw is None else Subscription.model_validate_json(raw)
+
+    def remove(self, subscription_id: str) -> bool:
+        return bool(self.redis.hdel(keys.SUBSCRIPTIONS, subscription_id))
+
+    def all(self, account: str | None = None) -> Iterator[Subscription]:
+        for raw in self.redis.hvals(keys.SUBSCRIPTIONS):
+            subscription = Subscription.model_validate_json(raw)
+            if account is None or subscription.account == account:
+                yield subscription
