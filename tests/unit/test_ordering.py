@@ -58,3 +58,10 @@ def test_any_arrival_order_is_released_in_sequence_order(order: list[int], cut: 
     second = release(applied, first.held, items[cut:], now=1, window_ms=WINDOW)
     assert first.ready + second.ready == [f"e{n}" for n in range(1, 12)]
     assert second.held == []
+
+
+def test_a_repeat_of_a_waiting_sequence_waits_beside_the_first_copy() -> None:
+    first = release(1, [], arrivals((3, "c"), (3, "c again")), now=0, window_ms=WINDOW)
+    assert (first.ready, [h.item for h in first.held]) == ([], ["c", "c again"])
+    filled = release(1, first.held, arrivals((2, "b")), now=1, window_ms=WINDOW)
+    assert (filled.ready, filled.held, filled.released_through) == (["b", "c", "c again"], [], 3)
