@@ -101,7 +101,8 @@ def test_replay_applies_what_follows_a_sequence_gap_in_the_file(tmp_path: Path, 
 
 
 def test_publish_reports_a_line_that_is_not_utf8_and_keeps_the_rest(redis_url: str, runtime: Runtime) -> None:
-    body = b'{"id": "a", "type": "run.started", "run_id": "r_u"}\n\xff\xfe\n{"id": "b", "type": "run.completed", "run_id": "r_u"}\n'
+    body = b'{"id": "a", "type": "run.started", "run_id": "r_u"}\n' + b"\xff\xfe\n"
+    body += b'{"id": "b", "type": "run.completed", "run_id": "r_u"}\n'
     published = runstate(["publish", "-"], redis_url, stdin=body)
     assert published.returncode == 1
     assert "line 2: not valid UTF-8" in published.stderr.decode()
