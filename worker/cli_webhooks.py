@@ -58,9 +58,7 @@ def add(url: str, secret: str | None, events: str, account: str | None) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
         raise click.ClickException(problems) from None
     Subscriptions(runtime.redis).save(subscription)
-    print_json(
-        {"id": subscription.id, "secret": subscription.secret, **subscription.public(), "secret_shown_once": True}
-    )
+    print_json({**subscription.public(), "secret": subscription.secret})  # the only time the secret is shown
 
 
 @webhooks.command("list", epilog=ENVIRONMENT_HELP)

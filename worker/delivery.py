@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from worker import keys
 from worker.deliveries import Attempt, Deliveries, Delivery, DeliveryState
 from worker.runtime import Runtime
-from worker.ssrf import UnsafeTarget, check_url, pinned_client
+from worker.ssrf import UnsafeTarget, check_url_async, pinned_client
 from worker.store import Store
 from worker.subscriptions import Subscription, Subscriptions
 
@@ -103,7 +103,7 @@ class Deliverer:
 
     async def _post(self, subscription: Subscription, delivery: Delivery) -> tuple[int | None, str | None]:
         try:
-            target = check_url(subscription.url, allow_private=self.settings.webhook_allow_private)
+            target = await check_url_async(subscription.url, allow_private=self.settings.webhook_allow_private)
         except UnsafeTarget as unsafe:
             return None, f"unsafe target: {unsafe.reason}"
         signed_at = datetime.now(UTC)

@@ -131,14 +131,15 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
-        raise UnsafeTarget(f"{url!r} is not a valid URL ({exc})") from None
+        raise UnsafeTarget(f"the URL is not valid ({exc})") from None
     scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
     if scheme not in SCHEMES:
-        raise UnsafeTarget(f"the URL uses the scheme {scheme or 'none'!r}; only http and https are allowed")
+        used = f"uses the scheme {scheme!r}" if scheme else "has no scheme"
+        raise UnsafeTarget(f"the URL {used}; only http and https are allowed")
     if parsed.userinfo:
         raise UnsafeTarget(f"the URL to {host or 'no host'} carries user info (credentials); it is not allowed")
     if not host:
-        raise UnsafeTarget(f"the URL {url!r} names no host")
+        raise UnsafeTarget("the URL names no host")
     origin = f"{scheme}://{parsed.netloc.decode('ascii')}"  # no path or query: they may hold secrets
     port = SCHEMES[scheme] if parsed.port is None else parsed.port
     if not 0 < port < 65536:
@@ -173,7 +174,10 @@ def _literal(host: str, origin: str) -> Address | None:
     if ":" in host:  # httpx only lets an IPv6 literal in brackets carry a colon in the host
         if "%" in host:
             raise UnsafeTarget(f"{origin} names an IPv6 zone; zoned addresses are not allowed")
-        return ipaddress.IPv6Address(host)
+        try:
+            return ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UnsafeTarget(f"{origin} names an invalid IPv6 address") from None
     spelled = host.removesuffix(".")
     if _INET_ATON.fullmatch(spelled):
         try:
@@ -278,7 +282,7 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
 
     Requests for any other scheme, host or port are refused with UnsafeTarget, so the pin holds
     even for a client that follows redirects. No proxy is ever used; `verify` is True (certifi's
-    roots, whatever SSL_CERT_FILE says), False, or an SSLContext.
+    roots; SSL_CERT_FILE and SSL_CERT_DIR are not read), False, or an SSLContext.
     """
 
     def __init__(self, target: Target, *, verify: ssl.SSLContext | bool = True) -> None:

@@ -43,7 +43,7 @@ def receiver() -> Iterator[Receiver]:
     state: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             me = state[0]
             with me.lock:

@@ -1,0 +1,211 @@
+"""Signed status-change webhooks to a real receiver on loopback, verified with `standardwebhooks`."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.integration.conftest import cli_env, runstate, wait_until
+from tests.integration.receiver import Receiver, receiver
+from worker.delivery import Deliverer
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+FAST = {
+    "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1",
+    "RUNSTATE_WEBHOOK_RETRY_SCHEDULE": "0.05,0.05",
+    "RUNSTATE_WEBHOOK_TIMEOUT": "2",
+}
+
+
+@pytest.fixture
+def hooks(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Receiver]:
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    with receiver() as r:
+        yield r
+
+
+def _add(redis_url: str, url: str, *args: str) -> dict[str, str]:
+    added = runstate(["webhooks", "add", url, *args], redis_url, **FAST)
+    assert added.returncode == 0, added.stderr
+    return orjson.loads(added.stdout)  # type: ignore[no-any-return]
+
+
+def _deliver(runtime: Runtime) -> None:
+    asyncio.run(Deliverer(Runtime(Settings(), runtime.redis)).run(asyncio.Event(), until_idle=True))
+
+
+def _publish_and_apply(runtime: Runtime, *events: dict[str, object]) -> None:
+    assert runtime.publisher.publish_lines([orjson.dumps(e).decode() for e in events]).errors == []
+    runtime.processor.drain(sorted({str(e["run_id"]) for e in events}))
+
+
+def _verified(secret: str, request: object) -> dict[str, object]:
+    return Webhook(secret).verify(request.body, request.headers)  # type: ignore[attr-defined, no-any-return]
+
+
+RUN = [
+    {"id": "a", "type": "run.started", "run_id": "r_hook", "data": {"account_id": "acct_1"}},
+    {"id": "b", "type": "step.created", "run_id": "r_hook", "step_id": "s1"},
+    {"id": "c", "type": "step.created", "run_id": "r_hook", "step_id": "s2"},
+    {"id": "d", "type": "step.completed", "run_id": "r_hook", "step_id": "s1"},
+    {"id": "e", "type": "run.cancelled", "run_id": "r_hook"},
+]
+
+
+def test_every_transition_is_delivered_signed_with_its_payload(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    sub = _add(redis_url, hooks.url("/all"), "--account", "acct_1")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    got = [_verified(sub["secret"], r) for r in hooks.on("/all")]
+    history = runtime.store.history("r_hook")
+    assert len(got) == len(history) == 6
+    by_n = {g["data"]["transition"]: g for g in got}  # type: ignore[index]
+    for t in history:
+        body = by_n[t.n]
+        assert body["type"] == f"{t.object}.status_changed"
+        assert body["data"] == {
+            "object": t.object,
+            "status": t.to,
+            "previous_status": t.from_,
+            "run_id": "r_hook",
+            "step_id": t.id if t.object == "step" else None,
+            "event_id": t.event_id,
+            "transition": t.n,
+        }
+    cascade = by_n[6]["data"]
+    assert (cascade["object"], cascade["step_id"], cascade["status"]) == ("step", "s2", "cancelled")  # type: ignore[index]
+    ids = [r.headers["webhook-id"] for r in hooks.on("/all")]
+    assert len(set(ids)) == 6
+
+
+def test_filters_and_accounts_decide_who_gets_what(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    _add(redis_url, hooks.url("/completed"), "--account", "acct_1", "--events", "run.cancelled,step.completed")
+    _add(redis_url, hooks.url("/steps"), "--account", "acct_1", "--events", "step.*")
+    _add(redis_url, hooks.url("/other"), "--account", "acct_2")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    statuses = {p: sorted(json.loads(r.body)["data"]["status"] for r in hooks.on(p)) for p in ("/completed", "/steps")}
+    assert statuses == {
+        "/completed": ["cancelled", "completed"],
+        "/steps": ["cancelled", "completed", "in_progress", "in_progress"],
+    }
+    assert hooks.on("/other") == []
+
+
+def test_retries_keep_the_webhook_id_and_sign_each_attempt_afresh(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    hooks.answers["/flaky"] = [500, 503, 200]
+    sub = _add(redis_url, hooks.url("/flaky"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    attempts = hooks.on("/flaky")
+    assert len(attempts) == 3
+    assert len({a.headers["webhook-id"] for a in attempts}) == 1
+    assert len({a.body for a in attempts}) == 1
+    assert [_verified(sub["secret"], a)["data"]["status"] for a in attempts] == ["cancelled"] * 3  # type: ignore[index]
+
+
+def test_after_the_last_attempt_a_dead_letter_keeps_everything_and_replay_sends_it_again(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    hooks.answers["/down"] = [500, 500, 500, 200]
+    sub = _add(redis_url, hooks.url("/down"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    dead = [orjson.loads(line) for line in runstate(["webhooks", "dead"], redis_url).stdout.splitlines()]
+    assert len(dead) == 1
+    assert (dead[0]["subscription_id"], dead[0]["url"]) == (sub["id"], hooks.url("/down"))
+    assert [a["status"] for a in dead[0]["attempts"]] == [500, 500, 500]
+    assert json.loads(dead[0]["payload"])["data"]["status"] == "cancelled"
+
+    assert runstate(["webhooks", "replay", dead[0]["delivery_id"]], redis_url).returncode == 0
+    _deliver(runtime)
+    attempts = hooks.on("/down")
+    assert [a.headers["webhook-id"] for a in attempts] == [dead[0]["delivery_id"]] * 4
+    assert runstate(["webhooks", "dead"], redis_url).stdout == b""
+
+
+def test_410_gone_disables_the_subscription(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    hooks.answers["/gone"] = [410]
+    sub = _add(redis_url, hooks.url("/gone"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    listed = [orjson.loads(line) for line in runstate(["webhooks", "list"], redis_url).stdout.splitlines()]
+    assert [(s["id"], s["enabled"], s["disabled_reason"]) for s in listed] == [
+        (sub["id"], False, "the endpoint answered 410 Gone")
+    ]
+    assert sub["secret"] not in json.dumps(listed)
+    again = [{**e, "run_id": "r_hook_2"} for e in RUN]
+    _publish_and_apply(runtime, *again)
+    _deliver(runtime)
+    assert len(hooks.on("/gone")) == 1  # nothing is sent to a disabled subscription
+
+
+def test_redirects_are_not_followed(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    hooks.answers["/moved"] = [302]
+    _add(redis_url, hooks.url("/moved"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    dead = [orjson.loads(line) for line in runstate(["webhooks", "dead"], redis_url).stdout.splitlines()]
+    assert [a["status"] for a in dead[0]["attempts"]] == [302, 302, 302]
+
+
+def test_a_hanging_endpoint_does_not_hold_back_another(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    hooks.answers["/hang"] = ["hang"]
+    _add(redis_url, hooks.url("/hang"), "--account", "acct_1", "--events", "run.cancelled")
+    _add(redis_url, hooks.url("/fast"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    started = time.monotonic()
+    _deliver(runtime)
+    fast, hung = hooks.on("/fast"), hooks.on("/hang")
+    assert len(fast) == 1
+    assert fast[0].at - started < 1.5
+    assert len(hung) == 3  # timed out (2 s) each time, retried, then dead
+
+
+def test_an_outbox_entry_survives_a_sigkill_between_commit_and_send(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    hooks.answers["/later"] = ["hang", 200]
+    _add(redis_url, hooks.url("/later"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)  # committed: the delivery is in the outbox, nothing sent yet
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "webhooks", "deliver"],
+        env=cli_env(redis_url, **FAST),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: len(hooks.on("/later")) == 1, timeout=30)  # mid-send: the endpoint hangs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    took = wait_until(lambda: (_deliver(runtime), len(hooks.on("/later")) == 2)[1], timeout=30, every=0.5)
+    assert took < 15  # the attempt's lease (timeout + 5 s) ran out and another process sent it
+    first, second = hooks.on("/later")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+
+
+def test_webhooks_add_refuses_private_targets_naming_the_reason(redis_url: str) -> None:
+    refused = runstate(["webhooks", "add", "http://169.254.169.254/latest/meta-data"], redis_url)
+    assert refused.returncode != 0
+    assert "169.254.169.254" in refused.stderr.decode()
+    assert runstate(["webhooks", "list"], redis_url).stdout == b""
+
+
+def test_a_worker_that_commits_transitions_fills_the_outbox(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    _add(redis_url, hooks.url("/w"), "--account", "acct_1", "--events", "run.*")
+    assert runtime.publisher.publish_lines([orjson.dumps(e).decode() for e in RUN]).errors == []
+    assert runstate(["worker", "--burst"], redis_url).returncode == 0
+    assert runstate(["webhooks", "deliver", "--until-idle"], redis_url, **FAST).returncode == 0
+    assert sorted(json.loads(r.body)["data"]["status"] for r in hooks.on("/w")) == ["cancelled", "running"]
