@@ -22,6 +22,7 @@ Environment:
   RUNSTATE_WEBHOOK_DISABLE_AFTER    seconds of failure before a subscription is disabled (432000)
   RUNSTATE_WEBHOOK_ALLOW_PRIVATE    1/true/yes: allow loopback and private webhook targets (default off)
   RUNSTATE_WEBHOOK_TIMEOUT          seconds one delivery attempt may take (15)
+  RUNSTATE_WEBHOOK_CONCURRENCY      deliveries in flight at once per delivery process (100)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 

@@ -209,3 +209,51 @@ def test_a_worker_that_commits_transitions_fills_the_outbox(hooks: Receiver, red
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
     assert runstate(["webhooks", "deliver", "--until-idle"], redis_url, **FAST).returncode == 0
     assert sorted(json.loads(r.body)["data"]["status"] for r in hooks.on("/w")) == ["cancelled", "running"]
+
+
+def test_deadline_transitions_are_delivered_too(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    _add(redis_url, hooks.url("/deadline"), "--account", "acct_1", "--events", "run.timeout,step.expired")
+    start = runtime.store.now_ms() / 1000 - 10
+    _publish_and_apply(
+        runtime,
+        {
+            "id": "a",
+            "type": "run.started",
+            "run_id": "r_dl",
+            "occurred_at": start,
+            "data": {"account_id": "acct_1", "timeout_seconds": 2},
+        },
+        {"id": "b", "type": "step.created", "run_id": "r_dl", "step_id": "s1", "occurred_at": start},
+    )
+    _deliver(runtime)
+    bodies = sorted(
+        (b["data"]["object"], b["data"]["status"]) for b in (json.loads(r.body) for r in hooks.on("/deadline"))
+    )
+    assert bodies == [("run", "timeout"), ("step", "expired")]
+
+
+def test_a_subscription_failing_longer_than_disable_after_is_disabled(
+    hooks: Receiver, redis_url: str, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTATE_WEBHOOK_DISABLE_AFTER", "0.05")
+    hooks.answers["/broken"] = [500]
+    sub = _add(redis_url, hooks.url("/broken"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    listed = [orjson.loads(line) for line in runstate(["webhooks", "list"], redis_url).stdout.splitlines()]
+    assert [(s["id"], s["enabled"]) for s in listed] == [(sub["id"], False)]
+    assert listed[0]["disabled_reason"].startswith("no success for")
+
+
+def test_the_ssrf_guard_runs_again_at_every_attempt(
+    hooks: Receiver, redis_url: str, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add(redis_url, hooks.url("/private"), "--account", "acct_1", "--events", "run.cancelled")  # allowed when added
+    monkeypatch.delenv("RUNSTATE_WEBHOOK_ALLOW_PRIVATE")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    assert hooks.on("/private") == []
+    dead = [orjson.loads(line) for line in runstate(["webhooks", "dead"], redis_url).stdout.splitlines()]
+    assert [a["error"].startswith("unsafe target: ") and "loopback" in a["error"] for a in dead[0]["attempts"]] == [
+        True
+    ] * 3

@@ -19,6 +19,12 @@ COMMANDS = [
     ["stats"],
     ["deadlines"],
     ["replay"],
+    ["webhooks", "add"],
+    ["webhooks", "list"],
+    ["webhooks", "remove"],
+    ["webhooks", "dead"],
+    ["webhooks", "replay"],
+    ["webhooks", "deliver"],
 ]
 
 

@@ -28,3 +28,4 @@ def test_readme_test_command_is_the_one_ci_runs() -> None:
 def test_procfile_names_a_worker_process() -> None:
     procfile = (ROOT / "Procfile").read_text(encoding="utf-8")
     assert "worker: runstate worker" in procfile.splitlines()
+    assert "webhooks: runstate webhooks deliver" in procfile.splitlines()
