@@ -91,3 +91,9 @@ def runstate(argv: list[str], redis_url: str, cpu: int = 1) -> float:
     started = time.perf_counter()
     subprocess.run(pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=env, check=True)
     return time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]

@@ -17,15 +17,10 @@ import click
 import orjson
 from redis import Redis
 
-from benchmarks.common import pinned, redis_server
+from benchmarks.common import percentile, pinned, redis_server
 from statemachine.models import Transition
 from worker.runtime import Runtime
 from worker.settings import Settings
-
-
-def _percentile(values: list[int], share: float) -> int:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 @click.command()
@@ -82,7 +77,7 @@ def main(count: int, span: float, workers: int) -> None:
     click.echo(f"deadlines: {count} over {span:g} s, {workers} workers (taskset: {'yes' if pinned(1, []) else 'no'})")
     if lags:
         click.echo(
-            f"lag due -> applied: p50 {_percentile(lags, 0.5)} ms, p99 {_percentile(lags, 0.99)} ms, "
+            f"lag due -> applied: p50 {percentile(lags, 0.5)} ms, p99 {percentile(lags, 0.99)} ms, "
             f"max {max(lags)} ms, mean {statistics.mean(lags):.0f} ms"
         )
     click.echo(f"early: {early}, missed: {missed}, twice: {twice}")

@@ -18,7 +18,7 @@ import time
 import click
 import orjson
 
-from benchmarks.common import pinned, redis_server
+from benchmarks.common import percentile, pinned, redis_server
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.subscriptions import Subscription, Subscriptions
@@ -65,11 +65,6 @@ def start_receiver() -> tuple[Arrivals, int]:
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RUNSTATE_LOG_LEVEL": "warning", "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1"}
     return subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", *args]), env=env)
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 @click.command()
@@ -127,7 +122,7 @@ def main(deliveries: int, rate: int, seconds: int) -> None:
     if latencies:
         click.echo(
             f"commit -> first attempt at {rate}/s over {seconds} s: {len(latencies)}/{total} measured, "
-            f"p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * _percentile(latencies, 0.99):.0f} ms, "
+            f"p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * percentile(latencies, 0.99):.0f} ms, "
             f"max {1000 * max(latencies):.0f} ms"
         )
 

@@ -27,6 +27,14 @@ def _status(runtime: Runtime, run_id: str, step_id: str | None = None) -> str | 
     return None if step is None else step.status.value
 
 
+def _start_runs(runtime: Runtime, runs: list[str], start: float, timeout: float = 1) -> None:
+    """run.started for each, all at `start`, each timing out after `timeout` seconds."""
+    data = {"timeout_seconds": timeout}
+    _publish(
+        runtime, *({"id": "a", "type": "run.started", "run_id": r, "occurred_at": start, "data": data} for r in runs)
+    )
+
+
 def _now(runtime: Runtime) -> float:
     return runtime.store.now_ms() / 1000
 
@@ -121,13 +129,7 @@ def test_a_completion_that_occurred_before_the_deadline_wins_even_applied_after_
 def test_deadlines_that_passed_while_no_worker_ran_fire_when_one_starts(redis_url: str, runtime: Runtime) -> None:
     start = _now(runtime)
     runs = [f"r_out_{n}" for n in range(50)]
-    _publish(
-        runtime,
-        *(
-            {"id": "a", "type": "run.started", "run_id": r, "occurred_at": start, "data": {"timeout_seconds": 1}}
-            for r in runs
-        ),
-    )
+    _start_runs(runtime, runs, start)
     assert runstate(["worker", "--burst"], redis_url).returncode == 0  # the runs exist; then every worker is gone
     assert {_status(runtime, r) for r in runs} == {"running"}
     time.sleep(1.5)  # the outage, during which every deadline passes
@@ -144,13 +146,7 @@ def test_completion_against_deadline_at_the_same_instant_ends_each_run_exactly_o
     try:
         start = _now(runtime)
         runs = [f"r_same_{n}" for n in range(1000)]
-        _publish(
-            runtime,
-            *(
-                {"id": "a", "type": "run.started", "run_id": r, "occurred_at": start, "data": {"timeout_seconds": 1}}
-                for r in runs
-            ),
-        )
+        _start_runs(runtime, runs, start)
         time.sleep(max(0.0, start + 1 - _now(runtime)))  # publish the completions as the deadlines fall due
         _publish(runtime, *({"id": "z", "type": "run.completed", "run_id": r, "occurred_at": start + 1} for r in runs))
         wait_until(lambda: all(runtime.redis.llen(f"runstate:inbox:{{{r}}}") == 0 for r in runs), timeout=60)

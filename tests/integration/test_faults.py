@@ -134,32 +134,26 @@ def test_a_lost_job_is_recovered_by_the_sweep_of_any_worker(redis_url: str, runt
     assert runtime.store.get("r_lost").run.status == "completed"  # type: ignore[union-attr]
 
 
-def test_worker_warns_at_start_when_redis_may_evict_or_persists_nothing(redis_url: str, runtime: Runtime) -> None:
-    before = {**runtime.redis.config_get("save"), **runtime.redis.config_get("maxmemory-policy")}
-    runtime.redis.config_set("save", "")
-    runtime.redis.config_set("maxmemory-policy", "allkeys-lru")
+def _durability_warnings(runtime: Runtime, redis_url: str, **config: str) -> list[str]:
+    """Start a burst worker with the test server configured so; its warnings, the config restored."""
+    before = {name: runtime.redis.config_get(name)[name] for name in config}
+    for name, value in config.items():
+        runtime.redis.config_set(name, value)
     try:
         worker = start_worker(redis_url, "--burst")
         _, errors = worker.communicate(timeout=60)
     finally:
-        runtime.redis.config_set("save", before["save"])
-        runtime.redis.config_set("maxmemory-policy", before["maxmemory-policy"])
+        for name, value in before.items():
+            runtime.redis.config_set(name, value)
     assert worker.returncode == 0
-    warnings = [orjson.loads(line) for line in errors.decode().splitlines() if "redis.durability" in line]
-    assert [w["problem"].split(":")[0] for w in warnings] == [
-        "maxmemory-policy is allkeys-lru",
-        "Redis persists nothing (no AOF, no RDB saves)",
-    ]
+    lines = [orjson.loads(line) for line in errors.decode().splitlines() if "redis.durability" in line]
+    return [line["problem"].split(":")[0] for line in lines]
+
+
+def test_worker_warns_at_start_when_redis_may_evict_or_persists_nothing(redis_url: str, runtime: Runtime) -> None:
+    warnings = _durability_warnings(runtime, redis_url, save="", appendonly="no", **{"maxmemory-policy": "allkeys-lru"})
+    assert warnings == ["maxmemory-policy is allkeys-lru", "Redis persists nothing (no AOF, no RDB saves)"]
 
 
 def test_worker_says_nothing_of_durability_when_redis_keeps_everything(redis_url: str, runtime: Runtime) -> None:
-    runtime.redis.config_set("appendonly", "yes")
-    runtime.redis.config_set("appendfsync", "always")
-    try:
-        worker = start_worker(redis_url, "--burst")
-        _, errors = worker.communicate(timeout=60)
-    finally:
-        runtime.redis.config_set("appendonly", "no")
-        runtime.redis.config_set("appendfsync", "everysec")
-    assert worker.returncode == 0
-    assert "redis.durability" not in errors.decode()
+    assert _durability_warnings(runtime, redis_url, appendonly="yes", appendfsync="always") == []

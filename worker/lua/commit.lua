@@ -39,22 +39,20 @@ elseif not had_document then
   -- no run (yet, or any more): the version counter alone, kept as long as a tombstone
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[13]) * 2000)
 end
-local first, last = take(counts[1])
-for i = first, last, 500 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 499, last)))
+-- `command key` with the next n arguments, 500 at a time (Lua's unpack has a stack limit)
+local function each(command, key, n)
+  local first, last = take(n)
+  for i = first, last, 500 do
+    redis.call(command, key, unpack(ARGV, i, math.min(i + 499, last)))
+  end
 end
-first, last = take(counts[2])
-for i = first, last, 500 do
-  redis.call('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 499, last)))
-end
-first, last = take(counts[3] * 2)
+each('RPUSH', KEYS[2], counts[1])
+each('SADD', KEYS[3], counts[2])
+local first, last = take(counts[3] * 2)
 for i = first, last, 2 do
   redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1])
 end
-first, last = take(counts[4])
-for i = first, last, 500 do
-  redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
-end
+each('RPUSH', KEYS[7], counts[4])
 first, last = take(counts[5] * 3)
 if last >= first then
   local t = redis.call('TIME')
