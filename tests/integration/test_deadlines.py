@@ -129,13 +129,13 @@ def test_a_completion_that_occurred_before_the_deadline_wins_even_applied_after_
 def test_deadlines_that_passed_while_no_worker_ran_fire_when_one_starts(redis_url: str, runtime: Runtime) -> None:
     start = _now(runtime)
     runs = [f"r_out_{n}" for n in range(50)]
-    _start_runs(runtime, runs, start)
-    assert runstate(["worker", "--burst"], redis_url).returncode == 0  # the runs exist; then every worker is gone
+    _start_runs(runtime, runs, start, timeout=5)
+    runtime.processor.drain(runs)  # the runs exist; then every worker is gone
     assert {_status(runtime, r) for r in runs} == {"running"}
-    time.sleep(1.5)  # the outage, during which every deadline passes
+    time.sleep(max(0.0, start + 5.2 - _now(runtime)))  # the outage, during which every deadline passes
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
     states = [runtime.store.get(r) for r in runs]
-    assert {(s.run.status, s.run.completed_at) for s in states if s} == {("timeout", int(start * 1000) + 1000)}
+    assert {(s.run.status, s.run.completed_at) for s in states if s} == {("timeout", int(start * 1000) + 5000)}
     assert len([s for s in states if s]) == len(runs)
 
 
