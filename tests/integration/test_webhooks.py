@@ -257,3 +257,22 @@ def test_the_ssrf_guard_runs_again_at_every_attempt(
     assert [a["error"].startswith("unsafe target: ") and "loopback" in a["error"] for a in dead[0]["attempts"]] == [
         True
     ] * 3
+
+
+def test_the_readme_receiver_snippet_verifies_a_real_delivery(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("A receiver verifies a delivery")[1].split("```python\n")[1].split("```")[0]
+    sub = _add(redis_url, hooks.url("/readme"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    namespace: dict[str, object] = {}
+    exec(compile(snippet.replace("whsec_…", sub["secret"]), "README.md", "exec"), namespace)  # noqa: S102
+    (request,) = hooks.on("/readme")
+    received = namespace["receive"](request.body, request.headers)  # type: ignore[operator]
+    assert received["data"]["status"] == "cancelled"
+    with pytest.raises(PermissionError):
+        namespace["receive"](request.body.replace(b"cancelled", b"completed"), request.headers)  # type: ignore[operator]
