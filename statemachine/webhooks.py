@@ -28,9 +28,10 @@ def is_status_change(transition: Transition) -> bool:
     return transition.note is None and transition.from_ != transition.to
 
 
-def delivery_id(subscription_id: str, transition: Transition) -> str:
-    """The `webhook-id`: the same for every attempt and replay of one transition to one subscription."""
-    return f"msg_{subscription_id}_{transition.run_id}_{transition.n}"
+def delivery_id(subscription_id: str, transition: Transition, run_created_at: int) -> str:
+    """The `webhook-id`: the same for every attempt and replay of one transition to one subscription.
+    The run's creation time tells apart two runs that used one id years apart."""
+    return f"msg_{subscription_id}_{transition.run_id}_{run_created_at}_{transition.n}"
 
 
 def payload(transition: Transition) -> dict[str, object]:

@@ -78,6 +78,19 @@ def remove(subscription_id: str) -> None:
 
 
 @webhooks.command(epilog=ENVIRONMENT_HELP)
+@click.argument("subscription_id")
+def enable(subscription_id: str) -> None:
+    """Enable a subscription again (after 410 Gone or a long failure); then replay its dead letters."""
+    updated = Subscriptions(runtime_from_env().redis).update(
+        subscription_id, enabled=True, disabled_reason=None, failing_since=None
+    )
+    if updated is None:
+        click.echo(f"runstate: subscription {subscription_id!r} not found", err=True)
+        sys.exit(1)
+    print_json(updated.public())
+
+
+@webhooks.command(epilog=ENVIRONMENT_HELP)
 @click.option("--limit", type=click.IntRange(1), help="At most this many.")
 @click.option("--account", help="Only this account's (default: all).")
 def dead(limit: int | None, account: str | None) -> None:

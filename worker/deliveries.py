@@ -42,6 +42,11 @@ class Delivery(BaseModel):
     attempts: list[Attempt] = []
     reason: str | None = None
     created_at: int
+    replayed_after: int = 0  # attempts made before the last replay: the schedule starts again after them
+
+    @property
+    def attempts_since_replay(self) -> int:
+        return len(self.attempts) - self.replayed_after
 
     @classmethod
     def new(cls, delivery_id: str, subscription: Subscription, body: dict[str, object], now: int) -> "Delivery":
@@ -89,7 +94,9 @@ class Deliveries:
         delivery = self.get(delivery_id)
         if delivery is None:
             return None
-        again = delivery.model_copy(update={"state": DeliveryState.PENDING, "reason": None})
+        again = delivery.model_copy(
+            update={"state": DeliveryState.PENDING, "reason": None, "replayed_after": len(delivery.attempts)}
+        )
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.delivery(delivery_id), again.to_json())
             pipe.lrem(keys.DEAD_LETTERS, 0, delivery_id)

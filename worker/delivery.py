@@ -35,7 +35,6 @@ class Deliverer:
         self.store: Store = runtime.store
         self.deliveries = Deliveries(runtime.redis, runtime.settings.retention)
         self.subscriptions = Subscriptions(runtime.redis)
-        self.slots = asyncio.Semaphore(self.settings.webhook_concurrency)
         self.tls = httpx.create_ssl_context(trust_env=False)  # built once: loading CA certificates is slow
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -43,17 +42,15 @@ class Deliverer:
         """Claim and send due deliveries until `stop` is set (or, with `until_idle`, none are due)."""
         lease_ms = int((self.settings.webhook_timeout + 5) * 1000)  # an attempt outliving it is made again
         while not stop.is_set():
-            await self.slots.acquire()  # hold one slot so claims never outrun the senders
-            self.slots.release()
-            members = self.store.claim_due(
-                limit=self.settings.webhook_concurrency, lease_ms=lease_ms, timers=keys.WEBHOOK_TIMERS
-            )
+            # claim only what can start now: a claimed delivery's lease runs from its claim
+            free = self.settings.webhook_concurrency - len(self.tasks)
+            members = self.store.claim_due(limit=free, lease_ms=lease_ms, timers=keys.WEBHOOK_TIMERS) if free else []
             for member in members:
                 task = asyncio.create_task(self._send(member.removeprefix(keys.delivery_timer(""))))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             if not members:
-                if until_idle and not self.tasks:
+                if until_idle and not self.tasks and free:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), POLL_INTERVAL)
@@ -61,11 +58,10 @@ class Deliverer:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _send(self, delivery_id: str) -> None:
-        async with self.slots:
-            try:
-                await self.attempt(delivery_id)
-            except Exception:  # one delivery's bug must not stop the others; its lease brings it back
-                log.exception("webhook.attempt_crashed", delivery_id=delivery_id)
+        try:
+            await self.attempt(delivery_id)
+        except Exception:  # one delivery's bug must not stop the others; its lease brings it back
+            log.exception("webhook.attempt_crashed", delivery_id=delivery_id)
 
     async def attempt(self, delivery_id: str) -> None:
         delivery = self.deliveries.get(delivery_id)
@@ -81,7 +77,11 @@ class Deliverer:
             return
         started = time.monotonic()
         now = self.store.now_ms()
-        status, error = await self._post(subscription, delivery)
+        try:  # the whole attempt, name lookup included, within the timeout (the lease is longer)
+            async with asyncio.timeout(self.settings.webhook_timeout):
+                status, error = await self._post(subscription, delivery)
+        except TimeoutError:
+            status, error = None, f"timed out after {self.settings.webhook_timeout:g} s"
         attempt = Attempt(at=now, status=status, error=error, duration_ms=int((time.monotonic() - started) * 1000))
         delivery = delivery.model_copy(update={"attempts": [*delivery.attempts, attempt]})
         log.info(
@@ -116,9 +116,11 @@ class Deliverer:
             "webhook-signature": Webhook(subscription.secret).sign(delivery.id, signed_at, delivery.payload),
         }
         try:
-            async with pinned_client(target, self.settings.webhook_timeout, verify=self.tls) as client:
-                response = await client.post(target.url, content=delivery.payload.encode(), headers=headers)
-                return response.status_code, None
+            async with (
+                pinned_client(target, self.settings.webhook_timeout, verify=self.tls) as client,
+                client.stream("POST", target.url, content=delivery.payload.encode(), headers=headers) as response,
+            ):
+                return response.status_code, None  # the body is never read: the status is the answer
         except httpx.TimeoutException:
             return None, f"timed out after {self.settings.webhook_timeout:g} s"
         except httpx.HTTPError as exc:
@@ -126,7 +128,7 @@ class Deliverer:
 
     def _retry_or_bury(self, delivery: Delivery, now: int) -> None:
         schedule = self.settings.retry_schedule()  # read at send time
-        done = len(delivery.attempts)  # the first attempt is immediate; then one retry per delay
+        done = delivery.attempts_since_replay  # the first attempt is immediate; then one retry per delay
         if done > len(schedule):
             self._finish(delivery, DeliveryState.DEAD, f"no success in {done} attempts")
             return
@@ -140,17 +142,17 @@ class Deliverer:
 
     def _succeeded(self, subscription: Subscription) -> None:
         if subscription.failing_since is not None:
-            self.subscriptions.save(subscription.model_copy(update={"failing_since": None}))
+            self.subscriptions.update(subscription.id, failing_since=None)
 
     def _failed(self, subscription: Subscription, now: int) -> None:
         since = subscription.failing_since
         if since is None:
-            self.subscriptions.save(subscription.model_copy(update={"failing_since": now}))
+            self.subscriptions.update(subscription.id, failing_since=now)
         elif now - since >= self.settings.webhook_disable_after * 1000:
             self._disable(subscription, f"no success for {self.settings.webhook_disable_after:g} s")
 
     def _disable(self, subscription: Subscription, reason: str) -> None:
-        self.subscriptions.save(subscription.model_copy(update={"enabled": False, "disabled_reason": reason}))
+        self.subscriptions.update(subscription.id, enabled=False, disabled_reason=reason)
         log.warning("webhook.subscription_disabled", subscription_id=subscription.id, reason=reason)
 
 

@@ -237,7 +237,10 @@ def outbox(commit: Commit, subscribers: dict[str, list[Subscription]], now: int)
     for subscription in subscribers.get(commit.state.run.account_id, []):
         for transition in commit.history:
             if is_status_change(transition) and matches(subscription.events, transition.object, transition.to):
-                record = Delivery.new(delivery_id(subscription.id, transition), subscription, payload(transition), now)
+                created = commit.state.run.created_at
+                record = Delivery.new(
+                    delivery_id(subscription.id, transition, created), subscription, payload(transition), now
+                )
                 deliveries.append((record.id, record.to_json()))
     return deliveries
 

@@ -3,6 +3,7 @@
 import base64
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis import Redis
@@ -51,7 +52,7 @@ class Subscription(BaseModel):
 
     def public(self) -> dict[str, object]:
         """What `list` shows: everything but the secret, which only `add` prints, once."""
-        return self.model_dump(exclude={"secret"}) | {"secret": self.secret[:10] + "…"}
+        return self.model_dump(exclude={"secret"}) | {"secret": "whsec_…" + self.secret[-4:]}
 
 
 class Subscriptions:
@@ -64,6 +65,25 @@ class Subscriptions:
     def get(self, subscription_id: str) -> Subscription | None:
         raw = self.redis.hget(keys.SUBSCRIPTIONS, subscription_id)
         return None if raw is None else Subscription.model_validate_json(raw)
+
+    def update(self, subscription_id: str, **fields: object) -> Subscription | None:
+        """Change some fields of the stored subscription, as it is now: never resurrects a removed
+        one, and never re-enables a disabled one unless `enabled=True` is asked for."""
+
+        def change(pipe: Any) -> Subscription | None:
+            raw = pipe.hget(keys.SUBSCRIPTIONS, subscription_id)
+            if raw is None:
+                return None
+            current = Subscription.model_validate_json(raw)
+            if not current.enabled and fields.get("enabled") is not True:
+                fields.pop("failing_since", None)
+            updated = current.model_copy(update=fields)
+            pipe.multi()
+            pipe.hset(keys.SUBSCRIPTIONS, subscription_id, updated.model_dump_json())
+            return updated
+
+        result = self.redis.transaction(change, keys.SUBSCRIPTIONS, value_from_callable=True)  # type: ignore[arg-type]
+        return result if isinstance(result, Subscription) else None
 
     def remove(self, subscription_id: str) -> bool:
         return bool(self.redis.hdel(keys.SUBSCRIPTIONS, subscription_id))

@@ -276,3 +276,40 @@ def test_the_readme_receiver_snippet_verifies_a_real_delivery(
     assert received["data"]["status"] == "cancelled"
     with pytest.raises(PermissionError):
         namespace["receive"](request.body.replace(b"cancelled", b"completed"), request.headers)  # type: ignore[operator]
+
+
+def test_a_replay_starts_the_retry_schedule_again(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    hooks.answers["/never"] = [500]
+    _add(redis_url, hooks.url("/never"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    assert runstate(["webhooks", "replay", "--all"], redis_url).returncode == 0
+    _deliver(runtime)
+    (dead,) = [orjson.loads(line) for line in runstate(["webhooks", "dead"], redis_url).stdout.splitlines()]
+    assert [a["status"] for a in dead["attempts"]] == [500] * 6  # three, then three more after the replay
+
+
+def test_enable_brings_back_a_subscription_that_410_disabled(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:
+    hooks.answers["/back"] = [410, 200]
+    sub = _add(redis_url, hooks.url("/back"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    enabled = runstate(["webhooks", "enable", sub["id"]], redis_url)
+    assert enabled.returncode == 0, enabled.stderr
+    assert orjson.loads(enabled.stdout)["enabled"] is True
+    assert runstate(["webhooks", "replay", "--all"], redis_url).returncode == 0
+    _deliver(runtime)
+    first, second = hooks.on("/back")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert runstate(["webhooks", "dead"], redis_url).stdout == b""
+
+
+def test_updating_a_removed_subscription_does_not_bring_it_back(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    from worker.subscriptions import Subscriptions
+
+    sub = _add(redis_url, hooks.url("/removed"), "--account", "acct_1")
+    assert runstate(["webhooks", "remove", sub["id"]], redis_url).returncode == 0
+    assert Subscriptions(runtime.redis).update(sub["id"], failing_since=1) is None
+    assert list(Subscriptions(runtime.redis).all()) == []
