@@ -157,7 +157,7 @@ class _Work:
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
-                self.run = _fill_in(run, event, self.policy)
+                self.run = _fill_in(run, event, self.policy, _named_account(self.incoming))
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
 
@@ -178,7 +178,7 @@ class _Work:
         )
         run = run.model_copy(update={"timeout_at": deadline_after(run.created_at, run.timeout_seconds)})
         if isinstance(event, RunStarted):
-            run = _fill_in(run, event, self.policy)
+            run = _fill_in(run, event, self.policy, named)
         self.run = run
         self._record(ObjectKind.RUN, run.id, None, RunStatus.RUNNING, self.at, self.incoming.origin)
 
@@ -402,8 +402,12 @@ def _timeout_message(run: Run, origin: Origin) -> str:
     return "run timed out"
 
 
-def _fill_in(run: Run, event: RunStarted, policy: Policy) -> Run:
-    """The data a run.started carries, onto a run it creates or that an earlier event created."""
+def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -> Run:
+    """The data a run.started carries, onto a run it creates or that an earlier event created.
+
+    `account` is the one the event names (its data, else its API token's); `_account_mismatch`
+    has already refused it unless the run has no named account yet or it is the run's own.
+    """
     data = event.data
     given = data.model_fields_set
     update: dict[str, Any] = {"started": True}
@@ -422,8 +426,8 @@ def _fill_in(run: Run, event: RunStarted, policy: Policy) -> Run:
         value = getattr(data, name)
         if value is not None:
             update[name] = value
-    if data.account_id is not None:
-        update.update(account_id=data.account_id, account_named=True)
+    if account is not None:
+        update.update(account_id=account, account_named=True)
     if "timeout_seconds" in given:
         update["timeout_seconds"] = data.timeout_seconds
         update["timeout_at"] = deadline_after(run.created_at, data.timeout_seconds)

@@ -527,6 +527,30 @@ def test_a_run_takes_its_account_from_data_else_token_else_default(data, token, 
     assert (result.outcome, result.state.run.account_id) == (Outcome.APPLIED, account)
 
 
+@pytest.mark.parametrize(
+    ("data", "token"),
+    [({"account_id": "acct_b"}, None), ({}, "acct_b"), ({"account_id": "acct_b"}, "acct_b")],
+    ids=["data", "token", "both"],
+)
+def test_an_implicitly_created_run_takes_the_account_its_run_started_names(data, token) -> None:
+    before = fold([event("step.created", step_id="step_1", at=T0)])
+    assert (before.run.account_id, before.run.account_named) == ("default", False)
+
+    started = apply(before, event("run.started", at=T0 + SECOND, data=data), account=token)
+
+    assert started == Result(
+        before.model_copy(
+            update={
+                "run": before.run.model_copy(update={"account_id": "acct_b", "account_named": True, "started": True})
+            }
+        ),
+        Outcome.STALE,
+    )
+    theirs = apply(started.state, event("run.cancelled", at=T0 + 2 * SECOND), account="acct_b")
+    others = apply(started.state, event("run.cancelled", at=T0 + 2 * SECOND), account="default")
+    assert (theirs.outcome, others.outcome) == (Outcome.APPLIED, Outcome.REJECTED)
+
+
 def test_a_run_created_through_a_token_cannot_be_claimed_by_another_account() -> None:
     before = apply(None, event("step.created", step_id="step_1", at=T0), account="acct_a").state
     assert (before.run.account_id, before.run.started) == ("acct_a", False)
