@@ -161,6 +161,10 @@ class Store:
             return
         after = result.state
         assert isinstance(after, RunState)
+        named = delivery.raw.get("data", {}).get("account_id") if event.type == "run.started" else None
+        if result.outcome is not Outcome.REJECTED:  # an event never acts on a run of another account
+            assert after.run.account_id == (named or delivery.account or after.run.account_id)
+            assert delivery.account in (None, after.run.account_id)
         previous_len = before.history_len if before is not None else 0
         assert [t.n for t in result.history] == list(range(previous_len + 1, previous_len + len(result.history) + 1))
         assert after.history_len == previous_len + len(result.history)
@@ -186,10 +190,8 @@ class Store:
             if old is not None and old.usage is not None:
                 assert step.usage == old.usage, f"usage of {step_id} changed"
             elif step.usage is not None:
-                assert (delivery.raw["type"] in ("step.completed", "step.failed"), delivery.raw["step_id"]) == (
-                    True,
-                    step_id,
-                )
+                assert delivery.raw["type"] in ("step.completed", "step.failed")
+                assert delivery.raw["step_id"] == step_id
                 assert outcome is Outcome.APPLIED or late
                 assert key not in self.tokens_of
                 self.tokens_of[key] = {name: data["usage"].get(name, 0) for name in TOKEN_FIELDS}
