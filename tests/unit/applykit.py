@@ -5,7 +5,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from statemachine import Event, Incoming, Origin, Policy, Result, RunState, apply_event, parse_event
+from statemachine import Event, Incoming, Origin, Policy, Result, RunState, Transition, apply_event, parse_event
 from statemachine.models import Tombstone
 from statemachine.timefmt import parse_time, rfc3339
 
@@ -73,3 +73,20 @@ def fold(events: Iterable[Event], state: RunState | None = None, *, policy: Poli
 def path(result: Result) -> list[tuple[str, str, str | None, str]]:
     """The history as (object, id, from, to), the part most tests read."""
     return [(t.object.value, t.id, t.from_, t.to) for t in result.history]
+
+
+def record(n, kind, object_id, before, after, *, at, applied_at, event_id, event_type, origin, note=None):
+    return Transition(
+        n=n,
+        object=kind,
+        id=object_id,
+        run_id="run_1",
+        from_=before,
+        to=after,
+        event_id=event_id,
+        event_type=event_type,
+        origin=origin,
+        at=at,
+        applied_at=applied_at,
+        note=note,
+    )

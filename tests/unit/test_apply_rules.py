@@ -4,31 +4,14 @@
 from decimal import Decimal
 
 import pytest
-from applykit import POLICY, SECOND, T0, apply, event, fold
+from applykit import POLICY, SECOND, T0, apply, event, fold, record
 
-from statemachine import EventType, Origin, Outcome, Policy, Result, RunState, Tombstone, Transition
+from statemachine import EventType, Origin, Outcome, Policy, Result, RunState, Tombstone
 from statemachine.errors import AccountMismatch
 from statemachine.events import ErrorInfo, Usage
 from statemachine.models import Step, Totals, totals
 
 USAGE = {"prompt_tokens": 812, "completion_tokens": 95, "cached_tokens": 512, "reasoning_tokens": 7}
-
-
-def record(n, kind, object_id, before, after, *, at, applied_at, event_id, event_type, origin, note=None):
-    return Transition(
-        n=n,
-        object=kind,
-        id=object_id,
-        run_id="run_1",
-        from_=before,
-        to=after,
-        event_id=event_id,
-        event_type=event_type,
-        origin=origin,
-        at=at,
-        applied_at=applied_at,
-        note=note,
-    )
 
 
 def stamps(obj: object, *names: str) -> dict[str, int | None]:

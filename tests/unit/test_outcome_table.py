@@ -7,9 +7,9 @@ through a, then b), `stale` and `rejected` change nothing but the run's last app
 from typing import NamedTuple
 
 import pytest
-from applykit import SECOND, T0, apply, event, fold
+from applykit import SECOND, T0, apply, event, fold, record
 
-from statemachine import ObjectKind, Origin, Outcome, RunState, RunStatus, StepStatus, Transition
+from statemachine import ObjectKind, Origin, Outcome, RunState, RunStatus, StepStatus
 from statemachine.errors import IllegalTransition
 
 RUN_TABLE = """
@@ -109,18 +109,17 @@ def run_in(status: str) -> RunState:
 
 
 def transition(n: int, kind: ObjectKind, object_id: str, before: str | None, after: str, ev_id: str, ev_type: str):
-    return Transition(
-        n=n,
-        object=kind,
-        id=object_id,
-        run_id="run_1",
-        from_=before,
-        to=after,
+    return record(
+        n,
+        kind,
+        object_id,
+        before,
+        after,
+        at=EVENT_AT,
+        applied_at=NOW,
         event_id=ev_id,
         event_type=ev_type,
         origin=Origin.EVENT,
-        at=EVENT_AT,
-        applied_at=NOW,
     )
 
 
