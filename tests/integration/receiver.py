@@ -20,7 +20,8 @@ class Received:
 class Receiver:
     port: int
     received: list[Received] = field(default_factory=list)
-    # path -> list of answers, used in turn (the last repeats): a status code, or "hang" (30 s, then 200)
+    # path -> list of answers, used in turn (the last repeats): a status code, "hang" (30 s, then 200)
+    # or "drip" (a status line trickled out a byte every 0.4 s, never finished)
     answers: dict[str, list[int | str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +52,13 @@ def receiver() -> Iterator[Receiver]:
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
                 )
             answer = me._answer(self.path)
+            if answer == "drip":  # an answer that never ends: one byte at a time, for 10 s
+                for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[:25]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.4)
+                self.close_connection = True
+                return
             if answer == "hang":
                 time.sleep(30)
                 answer = 200

@@ -317,3 +317,18 @@ def test_updating_a_removed_subscription_does_not_bring_it_back(
     assert runstate(["webhooks", "remove", sub["id"]], redis_url).returncode == 0
     assert Subscriptions(runtime.redis).update(sub["id"], failing_since=1) is None
     assert list(Subscriptions(runtime.redis).all()) == []
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_attempt_timeout(
+    hooks: Receiver, redis_url: str, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTATE_WEBHOOK_TIMEOUT", "1")
+    monkeypatch.setenv("RUNSTATE_WEBHOOK_RETRY_SCHEDULE", "0.05")
+    hooks.answers["/drip"] = ["drip", 200]
+    _add(redis_url, hooks.url("/drip"), "--account", "acct_1", "--events", "run.cancelled")
+    _publish_and_apply(runtime, *RUN)
+    _deliver(runtime)
+    first, second = hooks.on("/drip")
+    assert second.at - first.at < 3  # the first attempt ended at its 1 s timeout, not after 10 s of trickle
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert runstate(["webhooks", "dead"], redis_url).stdout == b""
