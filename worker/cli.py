@@ -166,4 +166,16 @@ def replay(file: Path, as_json: bool) -> None:
     sys.exit(1 if result.published.errors else 0)
 
 
+@main.command(epilog=ENVIRONMENT_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Default: $PORT, else 8000.")
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn)."""
+    import uvicorn
+
+    from worker.api import create_app
+
+    uvicorn.run(create_app(runtime_from_env(log_level="info")), host=host, port=port, log_config=None)
+
+
 main.add_command(webhooks)

@@ -1,5 +1,7 @@
 """One frozen settings model, read from the environment once at the edge and passed down."""
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +25,9 @@ Environment:
   RUNSTATE_WEBHOOK_ALLOW_PRIVATE    1/true/yes: allow loopback and private webhook targets (default off)
   RUNSTATE_WEBHOOK_TIMEOUT          seconds one delivery attempt may take (15)
   RUNSTATE_WEBHOOK_CONCURRENCY      deliveries in flight at once per delivery process (100)
+  RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
+  RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
+  PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
@@ -46,6 +51,8 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout: float = Field(default=15, gt=0, le=300)
     webhook_concurrency: int = Field(default=100, ge=1, le=10_000)
+    api_tokens: str | None = Field(default=None, repr=False)  # "token:account,token:account"
+    api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     queue_name: str = "runstate"
     log_level: str | None = None
 
@@ -63,6 +70,14 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def api_token_accounts(self) -> dict[str, str]:
+        """Bearer token -> account, from RUNSTATE_API_TOKENS and RUNSTATE_API_TOKENS_FILE."""
+        entries = (self.api_tokens or "").split(",")
+        if self.api_tokens_file is not None:
+            entries += self.api_tokens_file.read_text(encoding="utf-8").splitlines()
+        pairs = (e.split("#", 1)[0].strip().rsplit(":", 1) for e in entries)
+        return {token.strip(): acct.strip() for token, acct in (p for p in pairs if len(p) == 2) if token and acct}
 
     def retry_schedule(self) -> list[float]:
         """Read at send time, so a changed schedule applies to deliveries already queued."""

@@ -19,6 +19,7 @@ COMMANDS = [
     ["stats"],
     ["deadlines"],
     ["replay"],
+    ["serve"],
     ["webhooks", "add"],
     ["webhooks", "list"],
     ["webhooks", "remove"],
