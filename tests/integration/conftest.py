@@ -1,6 +1,7 @@
 """A real redis-server on a free port (never a user's 6379), and helpers to run real workers."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,7 +70,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, every: floa
 
 
 def stop(worker: "subprocess.Popen[bytes]", timeout: float = 60) -> str:
-    """SIGTERM a worker (it finishes its job first) and return what it logged."""
+    """SIGTERM a worker (it finishes its job first) and return what it logged; a worker that
+    does not stop in time is killed, so no test leaves one behind."""
+    worker.send_signal(signal.SIGCONT)  # a test may have paused it
     worker.terminate()
-    _, errors = worker.communicate(timeout=timeout)
+    try:
+        _, errors = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        _, errors = worker.communicate()
     return errors.decode()
