@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from redis import Redis
 
 from worker import keys
+from worker.store import as_text
 from worker.subscriptions import Subscription
 
 
@@ -107,7 +108,7 @@ class Deliveries:
     def dead(self, account: str | None = None, limit: int | None = None) -> Iterator[Delivery]:
         found = 0
         for raw_id in self.redis.lrange(keys.DEAD_LETTERS, 0, -1):
-            delivery = self.get(raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id))
+            delivery = self.get(as_text(raw_id))
             if delivery is None or (account is not None and delivery.account != account):
                 continue
             yield delivery

@@ -150,7 +150,7 @@ class Processor:
         remembered = set(seen)
         changed = False
         for raw in released.ready:
-            state, applied_one = self._apply_one(commit, ready.by_raw.get(raw) or decode(raw), state, remembered, now)
+            state, applied_one = self._apply_one(commit, ready.by_raw[raw], state, remembered, now)
             changed = changed or applied_one
         if isinstance(state, RunState) and state.last_sequence < released.released_through:
             # what was released in order stays released, whatever became of it (a rejection too)
@@ -181,14 +181,12 @@ class Processor:
         """One released event through the one door; returns the new state and whether the run changed."""
         if item.event is None or item.envelope is None:
             assert item.invalid is not None
-            commit.rejected.append(rejected_record(_event_text(item), item.invalid, now))
-            _bump(commit.counters, "event.rejected")
+            _reject_invalid(commit, _event_text(item), item.invalid, now)
             return state, False
         event, envelope = item.event, item.envelope
         if event.run_id != commit.run_id:  # only a forged inbox entry can do this; it must not touch the run
             misplaced = InvalidEvent((f"run_id: queued for run {commit.run_id!r} but names {event.run_id!r}",))
-            commit.rejected.append(rejected_record(envelope.text, misplaced, now))
-            _bump(commit.counters, "event.rejected")
+            _reject_invalid(commit, envelope.text, misplaced, now)
             return state, False
         result = apply_event(
             state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
@@ -247,6 +245,11 @@ def outbox(commit: Commit, subscribers: dict[str, list[Subscription]], now: int)
 
 def _event_text(item: Queued) -> str:
     return item.envelope.text if item.envelope is not None else item.raw
+
+
+def _reject_invalid(commit: Commit, text: str, invalid: InvalidEvent, now: int) -> None:
+    commit.rejected.append(rejected_record(text, invalid, now))
+    _bump(commit.counters, "event.rejected")
 
 
 def _bump(counters: dict[str, int], name: str) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 
 from statemachine.deadlines import Deadline, upcoming
 from statemachine.dialects import Format, render_run, render_step, render_transition
+from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
 from worker import keys
@@ -18,17 +19,19 @@ class NotFound(LookupError):
         super().__init__(f"{what} not found")
 
 
-def run(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+def _state(store: Store, run_id: str) -> RunState:
     state = store.get(run_id)
     if state is None:
         raise NotFound(f"run {run_id!r}")
-    return render_run(state, fmt)
+    return state
+
+
+def run(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+    return render_run(_state(store, run_id), fmt)
 
 
 def step(store: Store, run_id: str, step_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
-    state = store.get(run_id)
-    if state is None:
-        raise NotFound(f"run {run_id!r}")
+    state = _state(store, run_id)
     found = state.steps.get(step_id)
     if found is None:
         raise NotFound(f"step {step_id!r} of run {run_id!r}")
@@ -36,9 +39,7 @@ def step(store: Store, run_id: str, step_id: str, fmt: Format = Format.NATIVE) -
 
 
 def steps(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> list[dict[str, Any]]:
-    state = store.get(run_id)
-    if state is None:
-        raise NotFound(f"run {run_id!r}")
+    state = _state(store, run_id)
     return [render_step(s, state.run, fmt) for s in state.steps.values()]
 
 
@@ -50,8 +51,8 @@ def runs(store: Store, status: str | None = None, fmt: Format = Format.NATIVE) -
 
 def history(store: Store, run_id: str) -> list[dict[str, Any]]:
     entries = store.history(run_id)
-    if not entries and store.get(run_id) is None:
-        raise NotFound(f"run {run_id!r}")
+    if not entries:
+        _state(store, run_id)  # no history at all: say so if there is no run either
     return [render_transition(t) for t in entries]
 
 

@@ -97,8 +97,7 @@ class Store:
 
     def now_ms(self) -> int:
         """Redis's clock, so every worker stamps by the same time."""
-        seconds, micros = self.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        return _ms(self.redis.time())
 
     def load(self, run_ids: Sequence[str], limit: int) -> tuple[int, dict[str, Loaded]]:
         """Each run's document, version, inbox head (up to `limit`) and held events, and Redis's time."""
@@ -110,12 +109,11 @@ class Store:
             pipe.lrange(keys.inbox(run_id), 0, limit - 1)
             pipe.get(keys.held(run_id))
         replies = pipe.execute()
-        seconds, micros = replies[0]
         loaded: dict[str, Loaded] = {}
         for index, run_id in enumerate(run_ids):
             (version, document), tomb, inbox, held = replies[1 + 4 * index : 5 + 4 * index]
             loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
-        return int(seconds) * 1000 + int(micros) // 1000, loaded
+        return _ms(replies[0]), loaded
 
     def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
         """Which of these event ids each run has already processed."""
@@ -206,7 +204,7 @@ class Store:
     def runs(self, chunk: int = 500) -> Iterator[RunState]:
         """Every stored run in creation order; ids whose run has expired are pruned on the way."""
         start = 0
-        while ids := [_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
+        while ids := [as_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
             documents = self._documents(ids)
             gone = [run_id for run_id, document in zip(ids, documents, strict=True) if document is None]
             if gone:
@@ -225,7 +223,7 @@ class Store:
         start = 0
         while entries := list(self.redis.zrange(keys.TIMERS, start, start + chunk - 1, withscores=True)):
             for member, score in cast(list[tuple[bytes, float]], entries):
-                yield _text(member), int(score)
+                yield as_text(member), int(score)
             start += chunk
 
     def rejected(self) -> Iterator[dict[str, Any]]:
@@ -233,8 +231,15 @@ class Store:
             yield orjson.loads(item)
 
     def stats(self) -> dict[str, int]:
-        return {_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
+        return {as_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A Redis reply as text (replies are bytes; fakeredis and some commands give str)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(time_reply: Any) -> int:
+    """Redis `TIME` (seconds, microseconds) as whole milliseconds."""
+    seconds, micros = time_reply
+    return int(seconds) * 1000 + int(micros) // 1000

@@ -14,6 +14,10 @@ local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
   return -1
 end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
 local at = 14
@@ -55,8 +59,7 @@ end
 each('RPUSH', KEYS[7], counts[4])
 first, last = take(counts[5] * 3)
 if last >= first then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   for i = first, last, 3 do
     if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
       redis.call('ZADD', KEYS[11], now, ARGV[i + 1])
@@ -74,8 +77,7 @@ else
 end
 local due = tonumber(ARGV[11])
 if redis.call('LLEN', KEYS[8]) > 0 then
-  local t = redis.call('TIME')
-  local recover = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[12])
+  local recover = now_ms() + tonumber(ARGV[12])
   if due == nil or recover < due then due = recover end
 end
 if due == nil then
