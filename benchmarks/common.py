@@ -50,11 +50,12 @@ def redis_server() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def run_events(runs: int, steps: int = 4) -> list[bytes]:
-    """`runs` runs of 2 + 2*steps events each: start, steps created and completed, end."""
+def run_events(runs: int, steps: int = 4, offset: int = 0, prefix: str = "run") -> list[bytes]:
+    """`runs` runs of 2 + 2*steps events each: start, steps created and completed, end; ids
+    `<prefix>_<offset>` on."""
     lines = []
-    for r in range(runs):
-        run_id = f"run_{r}"
+    for r in range(offset, offset + runs):
+        run_id = f"{prefix}_{r}"
         lines.append({"id": f"{run_id}_s", "type": "run.started", "run_id": run_id, "data": {"runnable_id": "bench"}})
         for s in range(steps):
             step = f"step_{s}"
@@ -85,12 +86,22 @@ def write_events(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def runstate(argv: list[str], redis_url: str, cpu: int = 1) -> float:
-    """Run a `runstate` command to completion; returns its wall time in seconds."""
-    env = {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "warning"}
+def runstate(argv: list[str], redis_url: str, cpu: int = 1, **env: str) -> float:
+    """Run a `runstate` command to completion (with `env` added to its environment); returns its
+    wall time in seconds."""
     started = time.perf_counter()
-    subprocess.run(pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=env, check=True)
+    done = subprocess.run(
+        pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=runstate_env(redis_url, **env), capture_output=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"runstate {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}")
     return time.perf_counter() - started
+
+
+def runstate_env(redis_url: str, **env: str) -> dict[str, str]:
+    """A benchmark's runstate processes log errors only: the durability warning of a throwaway
+    Redis is expected."""
+    return {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "error", **env}
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -48,7 +48,7 @@ class EventType(StrEnum):
 
     @property
     def kind(self) -> ObjectKind:
-        return ObjectKind.RUN if self.value.startswith("run.") else ObjectKind.STEP
+        return _KINDS[self]
 
     @property
     def trigger(self) -> str | None:
@@ -70,6 +70,10 @@ _TRIGGERS: dict[EventType, str | None] = {
     EventType.STEP_CANCELLED: "cancel",
     EventType.STEP_EXPIRED: "expire",
 }
+
+
+_KINDS = {t: ObjectKind.RUN if t.startswith("run.") else ObjectKind.STEP for t in EventType}
+_BY_NAME = {t.value: t for t in EventType}  # a dict lookup: the hot path asks for it per event
 
 
 class _Strict(BaseModel):
@@ -179,7 +183,7 @@ class _Envelope(_Strict):
 
     @property
     def event_type(self) -> EventType:
-        return EventType(self.type)  # type: ignore[attr-defined]
+        return _BY_NAME[self.type]  # type: ignore[attr-defined]
 
 
 class RunStarted(_Envelope):

@@ -4,11 +4,15 @@ Everything is frozen: `apply_event` builds new objects and never edits the ones 
 Times are integer milliseconds since the epoch (see `timefmt`); money is an exact Decimal.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar, cast
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticUndefined
 
 from statemachine.events import ErrorInfo, Usage
 from statemachine.status import ObjectKind, Origin, RunStatus, StepStatus
@@ -16,6 +20,61 @@ from statemachine.status import ObjectKind, Origin, RunStatus, StepStatus
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+M = TypeVar("M", bound=_Frozen)
+_set = object.__setattr__
+
+
+def trusted(cls: type[M], fields: dict[str, Any]) -> M:
+    """`cls(**fields)` without validation, for objects the apply path builds from parts that are
+    already valid (every field given). What `model_construct` does, without its generic work."""
+    made = cls.__new__(cls)
+    _set(made, "__dict__", fields)
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_fields_set__", set(fields))
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
+def fresh(cls: type[M], given: dict[str, Any]) -> M:
+    """A new object from `given` and the class's defaults, without validation: for the apply path,
+    whose values come from validated events and settings (`cls(**given)` costs several times more).
+    Fields keep the class's order, as validation would give them."""
+    fields = {}
+    for name, default, factory in _defaults(cls):
+        if name in given:
+            fields[name] = given[name]
+        elif factory is not None:
+            fields[name] = factory()
+        elif default is PydanticUndefined:
+            raise TypeError(f"{cls.__name__}.{name} is required")
+        else:
+            fields[name] = default
+    return trusted(cls, fields)
+
+
+@cache
+def _defaults(cls: type[BaseModel]) -> tuple[tuple[str, Any, Callable[[], Any] | None], ...]:
+    """Each field of the class in order, with its default value or its default factory."""
+    return tuple(
+        (name, info.default, cast(Callable[[], Any] | None, info.default_factory))
+        for name, info in cls.model_fields.items()
+    )
+
+
+def evolve(model: M, update: dict[str, Any]) -> M:
+    """`model.model_copy(update=update)`, made the short way: these models have no extra fields
+    and no private attributes, so a copy is a merged `__dict__`. The apply path makes one or two
+    per event, and pydantic's generic copy costs several times more. Like model_copy, the update
+    is trusted: it comes from validated events and the lifecycle's own rules."""
+    cls = type(model)
+    copied = cls.__new__(cls)
+    _set(copied, "__dict__", {**model.__dict__, **update})
+    _set(copied, "__pydantic_extra__", None)
+    _set(copied, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
+    _set(copied, "__pydantic_private__", None)
+    return copied
 
 
 class Step(_Frozen):
@@ -78,11 +137,10 @@ class Run(_Frozen):
 
     def deadline(self) -> int | None:
         """When this run times out if nothing ends it first."""
-        due = [self.timeout_at]
-        if self.status is RunStatus.WAITING:
-            due.append(self.waiting_until)
-        present = [d for d in due if d is not None]
-        return min(present) if present else None
+        due, waiting = self.timeout_at, self.waiting_until
+        if self.status is not RunStatus.WAITING or waiting is None:
+            return due
+        return waiting if due is None else min(due, waiting)
 
 
 class Transition(_Frozen):
@@ -102,6 +160,26 @@ class Transition(_Frozen):
     at: int
     applied_at: int
     note: str | None = None  # "late_usage" when a stale event still added its usage
+
+    def to_json(self) -> bytes:
+        """`model_dump_json(by_alias=True, exclude_defaults=True)` as bytes, by orjson: every
+        transition is written once, and this is the hot path's cheapest way."""
+        record = {
+            "n": self.n,
+            "object": self.object,
+            "id": self.id,
+            "run_id": self.run_id,
+            "from": self.from_,
+            "to": self.to,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "origin": self.origin,
+            "at": self.at,
+            "applied_at": self.applied_at,
+        }
+        if self.note is not None:
+            record["note"] = self.note
+        return orjson.dumps(record)
 
 
 class RunState(_Frozen):

@@ -8,7 +8,7 @@ straight through: `apply_event` finds it stale.
 """
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,8 +25,7 @@ class Held(BaseModel):
     item: str  # the queued event, opaque here
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival(Generic[T]):
+class Arrival(NamedTuple, Generic[T]):
     sequence: int | None
     item: T
 

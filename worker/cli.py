@@ -126,6 +126,22 @@ def history(run_id: str) -> None:
         _not_found(error)
 
 
+@main.group(epilog=ENVIRONMENT_HELP)
+def delete() -> None:
+    """Delete a run for good."""
+
+
+@delete.command("run", epilog=ENVIRONMENT_HELP)
+@click.argument("run_id")
+def delete_run(run_id: str) -> None:
+    """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
+    from worker.deletion import Deleter
+
+    runtime = runtime_from_env()
+    if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
+        _not_found(reads.NotFound(f"run {run_id!r}"))
+
+
 @main.command(epilog=ENVIRONMENT_HELP)
 def rejected() -> None:
     """Every rejected event as JSON Lines, with its reason."""

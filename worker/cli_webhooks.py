@@ -7,7 +7,7 @@ import click
 from worker.cli_support import print_json, print_lines, runtime_from_env
 from worker.deliveries import Deliveries, Delivery
 from worker.settings import ENVIRONMENT_HELP
-from worker.subscriptions import Subscription, Subscriptions
+from worker.subscriptions import RefusedSubscription, Subscriptions, new_subscription
 
 
 def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, object]:
@@ -35,30 +35,21 @@ def webhooks() -> None:
 @click.option("--account", help="The account whose runs it sees (default RUNSTATE_DEFAULT_ACCOUNT).")
 def add(url: str, secret: str | None, events: str, account: str | None) -> None:
     """Subscribe URL; prints the subscription with its secret (shown only here)."""
-    from pydantic import ValidationError
-
-    from worker.ssrf import UnsafeTarget, check_url
-
     runtime = runtime_from_env()
     settings = runtime.settings
     try:
-        check_url(url, allow_private=settings.webhook_allow_private)
-        fields: dict[str, object] = {
-            "url": url,
-            "account": account or settings.default_account,
-            "events": [e.strip() for e in events.split(",") if e.strip()],
-            "created_at": runtime.store.now_ms(),
-        }
-        if secret is not None:
-            fields["secret"] = secret
-        subscription = Subscription.model_validate(fields)
-    except UnsafeTarget as unsafe:
-        raise click.ClickException(f"refused: {unsafe.reason}") from None
-    except ValidationError as invalid:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-        raise click.ClickException(problems) from None
+        subscription = new_subscription(
+            url,
+            account or settings.default_account,
+            [e.strip() for e in events.split(",") if e.strip()],
+            secret,
+            allow_private=settings.webhook_allow_private,
+            now=runtime.store.now_ms(),
+        )
+    except RefusedSubscription as refused:
+        raise click.ClickException(refused.reason) from None
     Subscriptions(runtime.redis).save(subscription)
-    print_json({**subscription.public(), "secret": subscription.secret})  # the only time the secret is shown
+    print_json(subscription.revealed())  # the only time the secret is shown
 
 
 @webhooks.command("list", epilog=ENVIRONMENT_HELP)

@@ -25,6 +25,7 @@ from worker.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.webhooks")
 
+WEBHOOK_COUNTER = "webhook:"  # prefix of the attempt counters in keys.STATS
 POLL_INTERVAL = 0.1  # seconds between claims when nothing was due
 JITTER = 0.1  # each retry delay is stretched or shrunk by up to this share
 
@@ -93,14 +94,21 @@ class Deliverer:
             attempt=len(delivery.attempts),
         )
         if status is not None and 200 <= status < 300:
+            self._count("delivered")
             self._succeeded(subscription)
             self._finish(delivery, DeliveryState.DELIVERED, None)
         elif status == 410:
+            self._count("gone")
             self._disable(subscription, "the endpoint answered 410 Gone")
             self._finish(delivery, DeliveryState.DEAD, "410 Gone: subscription disabled")
         else:
+            self._count("failed")
             self._failed(subscription, now)
             self._retry_or_bury(delivery, now)
+
+    def _count(self, outcome: str) -> None:
+        """Attempts by outcome, for /metrics (`runstate_webhook_attempts_total`)."""
+        self.store.redis.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{outcome}", 1)
 
     async def _post(self, subscription: Subscription, delivery: Delivery) -> tuple[int | None, str | None]:
         try:

@@ -1,13 +1,20 @@
-"""What a queued job carries for each event: its JSON text, the account and the origin.
+"""What an inbox entry carries for each event: its JSON text, the account, the origin and
+when it was published.
 
-A job's argument is a JSON list of envelopes `[text, account, origin]`; the text is the
+An inbox entry is a JSON list `[text, account, origin, published_at]`; the text is the
 producer's line exactly as published, validated again by the worker.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from statemachine.status import Origin
+
+
+def time_ms() -> int:
+    """This host's clock in milliseconds: when an event was published, for the latency metric."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,18 +22,22 @@ class Envelope:
     text: str
     account: str | None = None  # the API token's account, when it came through the API
     origin: Origin = Origin.EVENT
+    published_at: int = 0  # ms, the publisher's clock (0: unknown)
 
-    def to_json(self) -> list[Any]:
-        return [self.text, self.account, self.origin.value]
+    def to_json(self, published_at: int | None = None) -> list[Any]:
+        at = self.published_at if published_at is None else published_at
+        return [self.text, self.account, self.origin.value, at]
 
 
 def from_json(item: Any) -> Envelope:
-    """An envelope from a job argument; raises ValueError naming what is wrong with it."""
-    if not isinstance(item, list) or len(item) != 3:
-        raise ValueError("a queued event must be [text, account, origin]")
-    text, account, origin = item
+    """An envelope from an inbox entry; raises ValueError naming what is wrong with it."""
+    if not isinstance(item, list) or len(item) != 4:
+        raise ValueError("a queued event must be [text, account, origin, published_at]")
+    text, account, origin, published_at = item
     if not isinstance(text, str) or not (account is None or isinstance(account, str)):
         raise ValueError("a queued event's text must be a string and its account a string or null")
     if origin not in Origin.__members__.values():
         raise ValueError(f"a queued event's origin must be one of {', '.join(Origin)}")
-    return Envelope(text, account, Origin(origin))
+    if not isinstance(published_at, int) or isinstance(published_at, bool) or published_at < 0:
+        raise ValueError("a queued event's published_at must be milliseconds (an integer ≥ 0)")
+    return Envelope(text, account, Origin(origin), published_at)

@@ -1,24 +1,20 @@
 """The RQ job functions: the only functions a runstate worker will execute.
 
-A job names runs whose inboxes hold events; the events themselves wait in Redis (see
-`store`), so a job that is lost with its worker loses nothing: the run's timer brings a
-worker back to it.
+A job carries nothing but a wake-up: the events wait in their runs' inboxes in Redis (see
+`store`) and the runs in the ready set, so a job lost with its worker loses nothing; the
+runs' timers bring a worker back to them.
 """
 
-import re
 from typing import Any
 
 import structlog
 from rq import get_current_job
 
-from statemachine.errors import PoisonedJob
+from worker.ready import drain_ready as drain_ready_runs
 from worker.runtime import Runtime
 from worker.settings import Settings
 
 log = structlog.get_logger("runstate.jobs")
-
-_RUN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
-MAX_RUNS_PER_JOB = 10_000
 
 _runtime: Runtime | None = None
 
@@ -38,19 +34,12 @@ def current_runtime() -> Runtime:
     return _runtime
 
 
-def drain(run_ids: Any) -> dict[str, Any]:
-    """Apply what is queued for these runs, in order."""
-    job = get_current_job()
-    if (
-        not isinstance(run_ids, list)
-        or len(run_ids) > MAX_RUNS_PER_JOB
-        or not all(isinstance(r, str) and _RUN_ID.fullmatch(r) for r in run_ids)
-    ):
-        raise PoisonedJob(job.id if job else "?", "its argument must be a list of run ids")
-    report = current_runtime().processor.drain(run_ids)
-    log.info("runs.drained", runs=len(run_ids), **report.as_dict())
+def drain_ready() -> dict[str, Any]:
+    """Apply what is queued for the ready runs, in order, oldest runs first."""
+    report = drain_ready_runs(current_runtime(), wake_consumed=True)
+    log.debug("runs.drained", **report.as_dict())
     return report.as_dict()
 
 
 # Every function a worker may execute, by the dotted name RQ stores in a job.
-ALLOWED_FUNCTIONS = frozenset({f"{__name__}.drain"})
+ALLOWED_FUNCTIONS = frozenset({f"{__name__}.drain_ready"})

@@ -6,11 +6,12 @@ refuses them), so a tag always closes where it should.
 """
 
 PREFIX = "runstate"
+RUN_PREFIX = f"{PREFIX}:run:"
 
 
 def run(run_id: str) -> str:
     """Hash {v: version, d: RunState JSON}. No TTL while the run is open; RUNSTATE_RETENTION once finished."""
-    return f"{PREFIX}:run:{{{run_id}}}"
+    return f"{RUN_PREFIX}{{{run_id}}}"
 
 
 def history(run_id: str) -> str:
@@ -24,7 +25,8 @@ def seen(run_id: str) -> str:
 
 
 def tombstone(run_id: str) -> str:
-    """The finished run's status; TTL twice RUNSTATE_RETENTION, so late events stay stale after it is gone."""
+    """The finished run's status (`deleted` for a deleted run); TTL twice RUNSTATE_RETENTION, so late events
+    stay stale after it is gone."""
     return f"{PREFIX}:tombstone:{{{run_id}}}"
 
 
@@ -45,6 +47,17 @@ def run_timer(run_id: str) -> str:
 
 # The one timer index: sorted set of members by due time (ms, Redis TIME). No TTL.
 TIMERS = f"{PREFIX}:timers"
+
+# Sorted set of run ids whose inboxes hold events no worker has claimed yet, scored by when the
+# oldest of them was published (ms, Redis TIME). Workers pop the oldest first. No TTL.
+READY = f"{PREFIX}:ready"
+
+# Count of events published and not yet taken from their inboxes (the queue depth in events). No TTL.
+QUEUED = f"{PREFIX}:queued"
+
+# Set while an RQ wake-up job is queued and not yet started, so publishers enqueue one job for
+# many events instead of one per publish. Expires after a few seconds: a lost job costs no more.
+WAKE = f"{PREFIX}:wake"
 
 # Webhook deliveries due (ms, Redis TIME): the same timer mechanism as TIMERS, in a set of its
 # own so that a stopped delivery process can never crowd runs out of the workers' sweep. No TTL.
@@ -70,11 +83,24 @@ def delivery_timer(delivery_id: str) -> str:
 # Counter every commit takes its run's new version from: versions are never reused. No TTL.
 VERSIONS = f"{PREFIX}:versions"
 
-# Sorted set of run ids by created_at (ms). No TTL: members whose run expired are pruned when listed.
+# Sorted set of run ids by created_at (ms). No TTL: a finished run leaves it when its keys expire.
 RUNS = f"{PREFIX}:runs"
+
+# Sorted set of finished run ids by when their keys expire (ms): the sweep removes them from RUNS
+# then, so the index is bounded by RUNSTATE_RETENTION like the runs themselves. No TTL.
+EXPIRIES = f"{PREFIX}:expiries"
+
+# Prefix of the API rate limit's moving windows, one list per token hash and limit (the `limits`
+# library's keys). Each expires a window after its last request.
+RATE_LIMIT = f"{PREFIX}:ratelimit"
 
 # List of rejected-event records (JSON), oldest first. No TTL: every rejection is kept.
 REJECTED = f"{PREFIX}:rejected"
 
-# Hash of outcome counters ("run.applied", "step.stale", "late_usage", ...). No TTL.
+# Hash of outcome counters by event type ("step.completed:applied", "run.started:stale"), plus
+# "late_usage", "gaps", "deadlines", "event.rejected", "job.poisoned" and "webhook:<outcome>". No TTL.
 STATS = f"{PREFIX}:stats"
+
+# Hash of histogram buckets the workers add to ("apply_latency:le:0.005", "apply_latency:sum",
+# "timer_lag:count", ...): what /metrics reports for every worker. No TTL.
+METRICS = f"{PREFIX}:metrics"

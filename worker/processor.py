@@ -6,7 +6,7 @@ changed in between is loaded and applied again, from the same inbox head.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -15,7 +15,7 @@ from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent, RunstateError
 from statemachine.events import Event, parse_event
-from statemachine.models import RunState, Tombstone
+from statemachine.models import RunState, Tombstone, evolve
 from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, Origin
@@ -23,6 +23,7 @@ from statemachine.timefmt import rfc3339
 from statemachine.webhooks import delivery_id, is_status_change, matches, payload
 from worker.deliveries import Delivery
 from worker.envelope import Envelope, from_json
+from worker.metrics import Recorder
 from worker.store import Commit, Loaded, Store
 from worker.subscriptions import Subscription, Subscriptions
 
@@ -37,6 +38,11 @@ class BatchReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
     failures: int = 0
+
+    def add(self, other: "BatchReport") -> None:
+        self.outcomes.update(other.outcomes)
+        self.conflicts += other.conflicts
+        self.failures += other.failures
 
     def as_dict(self) -> dict[str, Any]:
         return {"outcomes": dict(self.outcomes), "conflicts": self.conflicts, "failures": self.failures}
@@ -56,8 +62,7 @@ def rejected_record(raw: str, error: RunstateError, at: int) -> bytes:
     return orjson.dumps(record)
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
+class Queued(NamedTuple):
     """One inbox entry, decoded as far as it could be."""
 
     raw: str
@@ -86,12 +91,18 @@ def decode(raw: bytes | str) -> Queued:
 
 class Processor:
     def __init__(
-        self, store: Store, policy: Policy, reorder_window_ms: int = 30_000, subscriptions: Subscriptions | None = None
+        self,
+        store: Store,
+        policy: Policy,
+        reorder_window_ms: int = 30_000,
+        subscriptions: Subscriptions | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.window_ms = reorder_window_ms
         self.subscriptions = subscriptions or Subscriptions(store.redis)
+        self.recorder = recorder or Recorder()
 
     def drain(self, run_ids: list[str]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
@@ -108,11 +119,13 @@ class Processor:
                 except Exception:  # a run we cannot even read must not stall the others
                     report.failures += 1
                     log.exception("run.unreadable", run_id=run_id)
-            seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items()})
+            # only a stored run has seen ids: a batch of new runs skips the round trip
+            seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items() if p.stored})
             commits = []
             for run_id, ready in prepared.items():
                 try:
-                    commit = self._drain_run(run_id, ready, seen[run_id], now, full=len(ready.queued) == limit)
+                    known = seen.get(run_id, frozenset())
+                    commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
                     commit.deliveries = outbox(commit, subscribers, now)
                     commits.append(commit)
                 except Exception:  # a bug must not stall the other runs: this one waits for its timer
@@ -126,6 +139,7 @@ class Processor:
                     pending.append(commit.run_id)
                     continue
                 report.outcomes.update(commit.counters)
+                self.recorder.observe_latency(prepared[commit.run_id].published(commit.consumed))
                 if commit.consumed == limit:
                     pending.append(commit.run_id)
         return report
@@ -154,7 +168,7 @@ class Processor:
             changed = changed or applied_one
         if isinstance(state, RunState) and state.last_sequence < released.released_through:
             # what was released in order stays released, whatever became of it (a rejection too)
-            state = state.model_copy(update={"last_sequence": released.released_through})
+            state = evolve(state, {"last_sequence": released.released_through})
             changed = True
         # A deadline joins the run's stream behind what was queued before it: not while events
         # wait for a sequence gap, nor while this pass left queued events unread.
@@ -191,7 +205,7 @@ class Processor:
         result = apply_event(
             state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
         )
-        _bump(commit.counters, f"{event.event_type.kind}.{result.outcome}")
+        _bump(commit.counters, f"{event.type}:{result.outcome}")
         if result.late_usage:
             _bump(commit.counters, "late_usage")
         if result.rejection is not None:
@@ -220,6 +234,14 @@ class _Prepared:
         held = loaded.held()
         by_raw = {q.raw: q for q in queued} | {h.item: decode(h.item) for h in held}
         return cls(loaded, loaded.state(), held, queued, by_raw)
+
+    @property
+    def stored(self) -> bool:
+        return self.loaded.document is not None
+
+    def published(self, consumed: int) -> list[int]:
+        """When the first `consumed` inbox entries were published (ms; 0 where unknown)."""
+        return [q.envelope.published_at for q in self.queued[:consumed] if q.envelope is not None]
 
     def event_ids(self) -> list[str]:
         """Ids to check against the run's seen set: the inbox head's and the held events'."""

@@ -1,7 +1,10 @@
-"""Validate events, then queue them: onto their runs' inboxes, with RQ jobs naming the runs.
+"""Validate events, then queue them on their runs' inboxes and wake a worker.
 
-Both are written in one MULTI/EXEC, so `publish` returns once Redis has every event and
-never leaves an event without a job or a timer that will bring a worker to it.
+One script appends the events, marks their runs ready and sets each run's recovery timer, so
+`publish` returns once Redis has every event and never leaves one without a timer that brings
+a worker to it. A wake-up job is enqueued only when none is queued yet: however fast events
+come, RQ carries a job per worker turn, not per event, and the first event of a quiet spell
+wakes a worker at once.
 """
 
 from collections.abc import Iterable, Iterator
@@ -12,8 +15,8 @@ import orjson
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
 from statemachine.status import Origin
-from worker.envelope import Envelope
-from worker.jobs import drain
+from worker.envelope import Envelope, time_ms
+from worker.jobs import drain_ready
 from worker.queueing import make_queue
 from worker.store import Store
 
@@ -24,7 +27,7 @@ JOB_TIMEOUT = 300  # seconds one job may take before RQ gives up on it
 class PublishReport:
     accepted: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
-    job_ids: list[str] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)  # wake-up jobs this publish enqueued
 
     @property
     def ok(self) -> bool:
@@ -58,22 +61,23 @@ class Publisher:
                 continue
             valid.append((event.run_id, Envelope(text, account, origin)))
         for chunk in _chunks(valid, self.batch_size):
-            report.job_ids.append(self.enqueue(chunk))
+            job_id = self.enqueue(chunk)
+            if job_id is not None:
+                report.job_ids.append(job_id)
         report.accepted = len(valid)
         return report
 
-    def enqueue(self, events: list[tuple[str, Envelope]]) -> str:
-        """Queue validated events (run id, envelope) and one job naming their runs, atomically."""
+    def enqueue(self, events: list[tuple[str, Envelope]]) -> str | None:
+        """Queue validated events (run id, envelope); the id of the wake-up job this enqueued, if any."""
         inboxes: dict[str, list[bytes]] = {}
+        published_at = time_ms()
         for run_id, envelope in events:
-            inboxes.setdefault(run_id, []).append(orjson.dumps(envelope.to_json()))
-        job_data = self.queue.prepare_data(
-            drain, args=(list(inboxes),), timeout=JOB_TIMEOUT, result_ttl=0, description=f"drain {len(inboxes)} runs"
-        )
-        with self.store.redis.pipeline(transaction=True) as pipe:
-            self.store.append(inboxes, pipe)
-            (job,) = self.queue.enqueue_many([job_data], pipeline=pipe)
-            pipe.execute()
+            inboxes.setdefault(run_id, []).append(orjson.dumps(envelope.to_json(published_at)))
+        return self.wake() if self.store.append(inboxes) else None
+
+    def wake(self) -> str:
+        """Enqueue one wake-up job: the worker that takes it drains the ready runs."""
+        job = self.queue.enqueue_call(drain_ready, timeout=JOB_TIMEOUT, result_ttl=0, description="drain ready runs")
         return str(job.id)
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from statemachine.deadlines import Deadline, upcoming
 from statemachine.dialects import Format, render_run, render_step, render_transition
+from statemachine.events import EventType
 from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
@@ -81,10 +82,14 @@ def deadlines(store: Store, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def stats(store: Store) -> dict[str, Any]:
-    """Counts by outcome, in total and by object, plus late usage, gaps and refused jobs."""
+    """Counts by outcome, in total, by object and by event type, plus late usage, gaps and refused jobs."""
     raw = store.stats()
+    by_type = outcomes_by_type(raw)
     by_object = {
-        kind.value: {outcome.value: raw.get(f"{kind.value}.{outcome.value}", 0) for outcome in Outcome}
+        kind.value: {
+            outcome.value: sum(counts[outcome.value] for name, counts in by_type.items() if name.startswith(f"{kind}."))
+            for outcome in Outcome
+        }
         for kind in ObjectKind
     }
     totals = {outcome.value: sum(counts[outcome.value] for counts in by_object.values()) for outcome in Outcome}
@@ -98,4 +103,10 @@ def stats(store: Store) -> dict[str, Any]:
         "invalid_events": invalid,
         "poisoned_jobs": raw.get("job.poisoned", 0),
         **by_object,
+        "by_type": {name: counts for name, counts in by_type.items() if any(counts.values())},
     }
+
+
+def outcomes_by_type(raw: dict[str, int]) -> dict[str, dict[str, int]]:
+    """`{"step.completed": {"applied": 8, "duplicate": 0, ...}, ...}` from the counters' `type:outcome` fields."""
+    return {t.value: {o.value: raw.get(f"{t.value}:{o.value}", 0) for o in Outcome} for t in EventType}

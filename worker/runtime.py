@@ -1,12 +1,12 @@
 """The process's settings and Redis connection, made once at the edge and handed down."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import fakeredis
 from redis import Redis
 
+from worker.metrics import Recorder
 from worker.processor import Processor
 from worker.settings import Settings
 from worker.store import Store
@@ -20,21 +20,24 @@ class Runtime:
     settings: Settings
     redis: Redis
     embedded: bool = False  # fakeredis in this process: `replay` with no REDIS_URL
+    recorder: Recorder = field(default_factory=Recorder)  # this process's histograms, for /metrics
 
     @classmethod
     def connect(cls, settings: Settings, *, embedded_when_unset: bool = False) -> "Runtime":
         """Redis from REDIS_URL (or its default); embedded fakeredis when asked and REDIS_URL is unset."""
         if embedded_when_unset and settings.redis_url is None:
+            import fakeredis  # only here: it takes longer to import than the rest of a worker
+
             return cls(settings, fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
         return cls(settings, Redis.from_url(settings.effective_redis_url))
 
     def with_own_connection(self) -> "Runtime":
-        """The same settings on a connection of its own (short timeouts): for the sweeper thread,
-        whose claims must not wait behind RQ's long blocking reads on the shared pool."""
+        """The same settings and recorder on a connection of its own (short timeouts): for the sweeper
+        thread, whose claims must not wait behind RQ's long blocking reads on the shared pool."""
         if self.embedded:
             return self
         redis = Redis.from_url(self.settings.effective_redis_url, socket_timeout=10, socket_connect_timeout=5)
-        return Runtime(self.settings, redis)
+        return Runtime(self.settings, redis, recorder=self.recorder)
 
     @cached_property
     def store(self) -> Store:
@@ -48,4 +51,5 @@ class Runtime:
 
     @cached_property
     def processor(self) -> Processor:
-        return Processor(self.store, self.settings.policy(), int(self.settings.reorder_window * 1000))
+        window = int(self.settings.reorder_window * 1000)
+        return Processor(self.store, self.settings.policy(), window, recorder=self.recorder)

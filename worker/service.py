@@ -1,10 +1,13 @@
 """`runstate worker`: an RQ worker on runstate's one queue, with the timer sweep beside it."""
 
+import math
+
 import structlog
 
 from worker import jobs
 from worker.durability import warn_at_start
 from worker.queueing import make_worker
+from worker.ready import drain_ready
 from worker.runtime import Runtime
 from worker.sweeper import Sweeper
 
@@ -20,9 +23,13 @@ def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "i
     sweeper = Sweeper(runtime.with_own_connection())
     level = (runtime.settings.log_level or log_level).upper()
     if burst:
-        sweeper.sweep_safely()  # what fell due while no worker ran
+        # what is ready and what fell due while no worker ran, taken directly: burst workers
+        # started together share the ready runs instead of waiting for wake-up jobs
+        sweeper.sweep_safely()
+        drain_ready(runtime, wake_consumed=False, seconds=math.inf)
         rq_worker.work(burst=True, logging_level=level)
         sweeper.sweep_safely()
+        sweeper.flush_safely()
         return
     with sweeper.running():
         rq_worker.work(burst=False, logging_level=level)

@@ -27,6 +27,7 @@ Environment:
   RUNSTATE_WEBHOOK_CONCURRENCY      deliveries in flight at once per delivery process (100)
   RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
+  RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
   PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_BATCH_SIZE               events per queued job (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=100, ge=1, le=10_000)
     api_tokens: str | None = Field(default=None, repr=False)  # "token:account,token:account"
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
+    api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit
     queue_name: str = "runstate"
     log_level: str | None = None
 

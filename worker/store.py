@@ -22,6 +22,7 @@ from statemachine.ordering import Held
 from worker import keys
 
 CONFLICT = -1
+WAKE_TTL_MS = 2_000  # a wake-up job lost before it started costs at most this much delay
 _HELD = TypeAdapter(list[Held])
 
 
@@ -52,6 +53,15 @@ class Loaded:
         return _HELD.validate_json(self.held_json) if self.held_json else []
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Runs popped from the ready set, each with when it became ready (ms, Redis TIME)."""
+
+    runs: dict[str, int]
+    now: int
+    wake_wanted: bool  # runs are left and no wake-up job is queued: enqueue one for idle workers
+
+
 @dataclass(slots=True)
 class Commit:
     """Everything one drain does to one run, written at once."""
@@ -78,20 +88,45 @@ class Store:
         self._commit = redis.register_script(_script("commit"))
         self._publish = redis.register_script(_script("publish"))
         self._claim = redis.register_script(_script("claim"))
+        self._ready = redis.register_script(_script("ready"))
+        self._prune = redis.register_script(_script("prune"))
 
     # --- intake ------------------------------------------------------------------------
 
-    def append(self, inboxes: dict[str, list[bytes]], pipe: Any) -> None:
-        """Queue events on their runs' inboxes (in `pipe`, which the caller executes)."""
-        args: list[Any] = [self.recover_after_ms]
+    def append(self, inboxes: dict[str, list[bytes]]) -> bool:
+        """Queue events on their runs' inboxes and mark the runs ready, in one script; True when
+        no wake-up job is queued yet, so the caller must enqueue one."""
+        args: list[Any] = [self.recover_after_ms, WAKE_TTL_MS]
         for run_id, items in inboxes.items():
-            args.extend((keys.run_timer(run_id), len(items), *items))
-        self._publish(keys=[keys.TIMERS, *map(keys.inbox, inboxes)], args=args, client=pipe)
+            args.extend((run_id, keys.run_timer(run_id), len(items), *items))
+        script_keys = [keys.TIMERS, keys.READY, keys.WAKE, keys.QUEUED, *map(keys.inbox, inboxes)]
+        return bool(self._publish(keys=script_keys, args=args))
+
+    def claim_ready(self, limit: int, *, wake_consumed: bool) -> "Claim":
+        """Pop up to `limit` runs that have waited longest for a worker. `wake_consumed`: a wake-up
+        job starts, so the next publish must enqueue another one."""
+        reply = self._ready(keys=[keys.READY, keys.WAKE], args=[limit, int(wake_consumed), WAKE_TTL_MS])
+        wake, now, rest = int(reply[0]), int(reply[1]), reply[2:]
+        runs = {as_text(rest[i]): int(float(rest[i + 1])) for i in range(0, len(rest), 2)}
+        return Claim(runs, now, wake_wanted=bool(wake))
 
     def claim_due(self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS) -> list[str]:
         """Timer members that are due, each pushed back by a lease while it is handled."""
+        return [member for member, _ in self.claim_due_at(limit, lease_ms, timers)[1]]
+
+    def claim_due_at(
+        self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS
+    ) -> tuple[int, list[tuple[str, int]]]:
+        """Redis's time and the due timer members with their due times (ms), each pushed back by a lease."""
         lease = self.recover_after_ms if lease_ms is None else lease_ms
-        return [m.decode() for m in self._claim(keys=[timers], args=[lease, limit])]
+        reply = self._claim(keys=[timers], args=[lease, limit])
+        rest = reply[1:]
+        return int(reply[0]), [(as_text(rest[i]), int(float(rest[i + 1]))) for i in range(0, len(rest), 2)]
+
+    def prune_expired(self, limit: int = 500) -> int:
+        """Take finished runs whose keys have expired out of the runs index; how many expiries
+        were due (`limit`: there may be more)."""
+        return int(self._prune(keys=[keys.EXPIRIES, keys.RUNS], args=[limit, keys.RUN_PREFIX]))
 
     # --- the write path ----------------------------------------------------------------
 
@@ -158,6 +193,8 @@ class Store:
             keys.TIMERS,
             keys.WEBHOOK_TIMERS,
             keys.VERSIONS,
+            keys.EXPIRIES,
+            keys.QUEUED,
         ]
 
     def _args(self, commit: Commit) -> list[Any]:
@@ -185,7 +222,7 @@ class Store:
             "" if commit.next_due is None else commit.next_due,
             self.recover_after_ms,
             self.retention,
-            *(t.model_dump_json(by_alias=True, exclude_defaults=True) for t in commit.history),
+            *(t.to_json() for t in commit.history),
             *commit.seen,
             *counters,
             *commit.rejected,
@@ -201,9 +238,11 @@ class Store:
     def history(self, run_id: str) -> list[Transition]:
         return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run_id), 0, -1)]
 
-    def runs(self, chunk: int = 500) -> Iterator[RunState]:
-        """Every stored run in creation order; ids whose run has expired are pruned on the way."""
-        start = 0
+    def runs(self, chunk: int = 500, after: str | None = None) -> Iterator[RunState]:
+        """Every stored run in creation order (`after`: those listed after that run id); ids whose
+        run has expired are pruned on the way."""
+        rank = self.redis.zrank(keys.RUNS, after) if after is not None else None
+        start = 0 if rank is None else int(cast(int, rank)) + 1
         while ids := [as_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
             documents = self._documents(ids)
             gone = [run_id for run_id, document in zip(ids, documents, strict=True) if document is None]

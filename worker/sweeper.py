@@ -1,21 +1,28 @@
 """Every worker sweeps the one timer index: due runs are drained (queued events no job
-drained, held events whose reorder window ended). Entries are claimed atomically with a
-lease, so two sweepers never hold one at once and a sweeper that dies loses nothing.
+drained, held events whose reorder window ended, deadlines). Entries are claimed atomically
+with a lease, so two sweepers never hold one at once and a sweeper that dies loses nothing.
+
+The sweep also does the process's housekeeping: it adds the histograms recorded since the
+last sweep to Redis (for /metrics) and takes expired runs out of the runs index.
 """
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import structlog
 
 from worker import keys
+from worker.metrics import TIMER_LAG
 from worker.runtime import Runtime
 
 log = structlog.get_logger("runstate.sweeper")
 
 SWEEP_INTERVAL = 0.5  # seconds between sweeps: every due timer is seen within a second
 CLAIM_LIMIT = 500
+PRUNE_INTERVAL = 10.0  # seconds between passes over the runs index
+PRUNE_LIMIT = 500
 
 
 class Sweeper:
@@ -23,25 +30,39 @@ class Sweeper:
         self.runtime = runtime
         self.interval = interval
         self._stop = threading.Event()
+        self._pruned_at = 0.0
 
     def sweep_once(self) -> int:
         """Handle every timer due now; returns how many were claimed."""
+        store = self.runtime.store
         handled = 0
-        while members := self.runtime.store.claim_due(CLAIM_LIMIT):
+        while True:
+            now, due = store.claim_due_at(CLAIM_LIMIT)
+            if not due:
+                break
+            self.runtime.recorder.observe(TIMER_LAG, [max(0, now - at) / 1000 for _, at in due])
             prefix = keys.run_timer("")
-            run_ids = [m.removeprefix(prefix) for m in members if m.startswith(prefix)]
+            run_ids = [m.removeprefix(prefix) for m, _ in due if m.startswith(prefix)]
             if run_ids:
                 self.runtime.processor.drain(run_ids)
-            handled += len(members)
-            if len(members) < CLAIM_LIMIT:
+            handled += len(due)
+            if len(due) < CLAIM_LIMIT:
                 break
         if handled:
             log.info("timers.swept", handled=handled)
         return handled
 
+    def housekeeping(self) -> None:
+        self.runtime.recorder.flush(self.runtime.redis)
+        if time.monotonic() - self._pruned_at >= PRUNE_INTERVAL:
+            self._pruned_at = time.monotonic()
+            while self.runtime.store.prune_expired(PRUNE_LIMIT) == PRUNE_LIMIT:
+                pass
+
     def sweep_safely(self) -> None:
         try:
             self.sweep_once()
+            self.housekeeping()
         except Exception:  # a sweep must never stop sweeping: log, wait, try again
             log.exception("timers.sweep_failed")
 
@@ -59,3 +80,10 @@ class Sweeper:
         finally:
             self._stop.set()
             thread.join(timeout=10)
+            self.flush_safely()  # what this process recorded since its last sweep reaches Redis
+
+    def flush_safely(self) -> None:
+        try:
+            self.runtime.recorder.flush(self.runtime.redis)
+        except Exception:
+            log.exception("metrics.flush_failed")

@@ -109,3 +109,24 @@ def test_an_event_naming_another_account_is_rejected_by_the_worker(api: TestClie
     runtime.processor.drain(["r_api"])
     assert api.get("/v1/run/r_api", headers=A).json()["status"] == "running"
     assert [r["reason"] for r in runtime.store.rejected()] == ["account_mismatch"]
+
+
+def test_runs_list_pages_with_after_within_the_tokens_account(api: TestClient, runtime: Runtime) -> None:
+    for run_id, headers in (("r0", A), ("r1", A), ("rb", B), ("r2", A)):
+        answer = api.post("/v1/events", json={"id": "s", "type": "run.started", "run_id": run_id}, headers=headers)
+        assert answer.status_code == 202
+    runtime.processor.drain(["r0", "r1", "rb", "r2"])
+
+    first = api.get("/v1/runs", params={"limit": 2}, headers=A).json()
+    rest = api.get("/v1/runs", params={"after": first["last_id"]}, headers=A).json()
+    theirs = api.get("/v1/runs", params={"after": "rb"}, headers=A)
+
+    assert ([r["id"] for r in first["data"]], first["first_id"], first["last_id"], first["has_more"]) == (
+        ["r0", "r1"],
+        "r0",
+        "r1",
+        True,
+    )
+    assert ([r["id"] for r in rest["data"]], rest["has_more"]) == (["r2"], False)
+    assert (theirs.status_code, theirs.json()["error"]["code"]) == (400, "INVALID_INPUT")
+    assert theirs.json() == api.get("/v1/runs", params={"after": "rb"}, headers=A).json()

@@ -59,7 +59,22 @@ def test_stats_counts_every_outcome_of_the_example(cli: CliRunner) -> None:
         "poisoned_jobs": 0,
         "run": {"applied": 10, "duplicate": 1, "stale": 0, "rejected": 1},
         "step": {"applied": 16, "duplicate": 1, "stale": 1, "rejected": 0},
+        "by_type": {  # the example's events by type; evt_a03 and evt_a08 come twice
+            "run.started": _applied(4),
+            "run.waiting": _applied(1),
+            "run.resumed": _applied(1),
+            "run.completed": {"applied": 2, "duplicate": 1, "stale": 0, "rejected": 1},  # evt_c05 while waiting
+            "run.failed": _applied(1),
+            "run.cancelled": _applied(1),
+            "step.created": _applied(9),
+            "step.completed": {"applied": 6, "duplicate": 1, "stale": 1, "rejected": 0},  # evt_d05 after the cancel
+            "step.failed": _applied(1),
+        },
     }
+
+
+def _applied(n: int) -> dict[str, int]:
+    return {"applied": n, "duplicate": 0, "stale": 0, "rejected": 0}
 
 
 def test_rejected_prints_the_illegal_event_with_its_reason(cli: CliRunner) -> None:

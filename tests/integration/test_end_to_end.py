@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import EXAMPLE
 from tests.integration.conftest import runstate
 from tests.invariants import history_problems, stamp_problems
+from worker import reads
 from worker.runtime import Runtime
 
 EXPECTED_STATUS = {
@@ -36,9 +37,9 @@ def test_example_log_ends_every_run_exactly_right(worker_flags: list[str], redis
         "step_outline": "cancelled",
         "step_research": "cancelled",
     }
-    stats = store.stats()
-    assert stats["run.duplicate"] + stats["step.duplicate"] == 2
-    assert stats["run.rejected"] == 1
+    stats = reads.stats(store)
+    assert (stats["run"]["duplicate"], stats["step"]["duplicate"]) == (1, 1)
+    assert stats["run"]["rejected"] == 1
     assert stats["late_usage"] == 1
     rejected = list(store.rejected())
     assert [(r["reason"], r["detail"], r["event"]["id"]) for r in rejected] == [

@@ -73,10 +73,12 @@ hostile_events = st.one_of(
 @given(entries=st.lists(hostile_events, min_size=1, max_size=8))
 def test_forged_inbox_entries_are_each_rejected_with_a_reason(runtime: Runtime, entries: list[str]) -> None:
     runtime.redis.flushdb()
-    envelopes = [orjson.dumps([text, None, "event"]) for text in entries] + [b"not an envelope", b'["x", 1, "nope"]']
-    with runtime.redis.pipeline(transaction=True) as pipe:
-        runtime.store.append({RUN: envelopes}, pipe)
-        pipe.execute()
+    envelopes = [orjson.dumps([text, None, "event", 0]) for text in entries] + [
+        b"not an envelope",
+        b'["x", 1, "nope", 0]',
+        b'["x", null, "event", -1]',
+    ]
+    runtime.store.append({RUN: envelopes})
 
     report = runtime.processor.drain([RUN])
 

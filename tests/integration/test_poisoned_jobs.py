@@ -40,8 +40,8 @@ def test_garbage_in_the_queue_is_refused_and_the_worker_goes_on(redis_url: str, 
     redis.hset("rq:job:broken", mapping={"data": b"\x80\x04garbage", "status": "queued", "origin": "runstate"})
     redis.rpush("rq:queue:runstate", "broken")
     wrong_args = Queue("runstate", connection=redis, serializer=JSONSerializer)
-    wrong_args.enqueue("worker.jobs.drain", {"not": "a list"})
-    wrong_args.enqueue("worker.jobs.drain", ["run with spaces"])
+    wrong_args.enqueue("worker.jobs.drain_ready", {"not": "nothing"})
+    wrong_args.enqueue("worker.jobs.drain_ready", ["run_1"])
     good = b'{"id": "e1", "type": "run.started", "run_id": "r_after_garbage"}\n'
     assert runstate(["publish", "-"], redis_url, stdin=good).returncode == 0
 
@@ -55,6 +55,6 @@ def test_garbage_in_the_queue_is_refused_and_the_worker_goes_on(redis_url: str, 
     details = [r["detail"] for r in records]
     assert "cannot be read: ValueError" in details[0]
     assert "its payload is not JSON" in details[1]
-    assert ["its argument must be a list of run ids" in d for d in details[2:]] == [True, True]
+    assert ["a wake-up job takes no arguments" in d for d in details[2:]] == [True, True]
     # the unreadable id is gone from RQ's intermediate list (a missing job RQ skips, and cleans up itself)
     assert "\x00\xff garbage".encode() not in runtime.redis.lrange("rq:queue:runstate:intermediate", 0, -1)

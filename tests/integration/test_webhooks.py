@@ -115,6 +115,10 @@ def test_retries_keep_the_webhook_id_and_sign_each_attempt_afresh(
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
     assert len({a.body for a in attempts}) == 1
     assert [_verified(sub["secret"], a)["data"]["status"] for a in attempts] == ["cancelled"] * 3  # type: ignore[index]
+    assert {k: v for k, v in runtime.store.stats().items() if k.startswith("webhook:")} == {
+        "webhook:failed": 2,
+        "webhook:delivered": 1,
+    }
 
 
 def test_after_the_last_attempt_a_dead_letter_keeps_everything_and_replay_sends_it_again(
@@ -151,6 +155,7 @@ def test_410_gone_disables_the_subscription(hooks: Receiver, redis_url: str, run
     _publish_and_apply(runtime, *again)
     _deliver(runtime)
     assert len(hooks.on("/gone")) == 1  # nothing is sent to a disabled subscription
+    assert {k: v for k, v in runtime.store.stats().items() if k.startswith("webhook:")} == {"webhook:gone": 1}
 
 
 def test_redirects_are_not_followed(hooks: Receiver, redis_url: str, runtime: Runtime) -> None:

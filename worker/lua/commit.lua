@@ -2,7 +2,8 @@
 -- then the new document, its history, the seen event ids, counters, rejected records,
 -- the sequence buffer, the inbox entries consumed and the run's next timer.
 -- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 runs index, 6 stats, 7 rejected,
---       8 inbox, 9 held, 10 timers, 11 webhook timers, 12 the version counter
+--       8 inbox, 9 held, 10 timers, 11 webhook timers, 12 the version counter, 13 expiries,
+--       14 the queued-events counter
 -- ARGV: 1 expected version ('0': the run does not exist), 2 document ('': unchanged),
 --       3 created_at score, 4 run id, 5 retention seconds ('0': the run is still open),
 --       6 tombstone value, 7 counts "history,seen,counters,rejected,deliveries",
@@ -69,6 +70,7 @@ end
 local consumed = tonumber(ARGV[8])
 if consumed > 0 then
   redis.call('LTRIM', KEYS[8], consumed, -1)
+  redis.call('DECRBY', KEYS[14], consumed)
 end
 if ARGV[9] == '' then
   redis.call('DEL', KEYS[9])
@@ -91,5 +93,7 @@ if retention > 0 and ARGV[2] ~= '' then
   redis.call('EXPIRE', KEYS[2], retention)
   redis.call('EXPIRE', KEYS[3], retention)
   redis.call('SET', KEYS[4], ARGV[6], 'EX', retention * 2)
+  -- the sweep takes the run out of the runs index once its keys are gone
+  redis.call('ZADD', KEYS[13], now_ms() + retention * 1000, ARGV[4])
 end
 return next_version

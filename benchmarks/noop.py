@@ -1,5 +1,0 @@
-"""A no-op job: RQ's own ceiling, one job per event."""
-
-
-def noop(_event: object) -> None:
-    return None

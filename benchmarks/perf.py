@@ -1,0 +1,120 @@
+"""Issue 7's figures in one run, on one private Redis, every feature on (per-run order,
+timers, the webhook outbox, counters, metrics):
+
+    python -m benchmarks.perf [--runs 2000] [--repeat 3] [--stored 100000] [--rate 1000] [--seconds 10]
+
+- end-to-end events/s: the events published first, then drained by `runstate worker --burst`
+  (one process, then two started together), timed from the workers' start to their exit,
+  process start included;
+- RQ's ceiling (one no-op job per event) and the naive per-event design, on the same Redis,
+  and runstate's ratio to each;
+- publish → applied latency p50/p99 at an offered rate, one live worker;
+- Redis memory per finished 10-event run, and what retention leaves of it;
+- events/s with 1,000 and with `--stored` runs already stored.
+
+Redis runs pinned to CPU 0 and one worker to CPU 1 (taskset); a second worker goes on CPU 0,
+beside Redis: the machine has two cores. Medians of `--repeat` measurements.
+"""
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from redis import Redis
+
+from benchmarks import baselines, latency, memory
+from benchmarks.common import pinned, redis_server, run_events, runstate, runstate_env, write_events
+
+
+def burst(redis_url: str, events_file: Path, events: int, workers: int, *, flush: bool = True) -> float:
+    """events/s of `workers` burst workers started together over the published file."""
+    if flush:
+        Redis.from_url(redis_url).flushdb()
+    runstate(["publish", str(events_file)], redis_url)
+    argv = [sys.executable, "-m", "worker", "worker", "--burst"]
+    started = time.perf_counter()
+    procs = [subprocess.Popen(pinned(1 - n % 2, argv), env=runstate_env(redis_url)) for n in range(workers)]
+    if any(proc.wait() != 0 for proc in procs):
+        raise RuntimeError("a burst worker failed")
+    return events / (time.perf_counter() - started)
+
+
+def preload(redis_url: str, folder: Path, runs: int) -> None:
+    """`runs` finished runs stored (ids `pre_*`), drained by two burst workers."""
+    Redis.from_url(redis_url).flushdb()
+    for start in range(0, runs, 20_000):
+        lines = run_events(min(20_000, runs - start), offset=start, prefix="pre")
+        burst(redis_url, write_events(folder / "pre.jsonl", lines), len(lines), 2, flush=False)
+
+
+def _median(measure: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
+    values = [measure() for _ in range(repeat)]
+    return statistics.median(values), values
+
+
+def _row(name: str, value: str, note: str = "") -> None:
+    click.echo(f"{name:52} {value:>18}  {note}")
+
+
+@click.command()
+@click.option("--runs", default=2000, show_default=True, help="Runs of 10 events for the throughput figures.")
+@click.option("--repeat", default=3, show_default=True, help="Measurements of each; medians are reported.")
+@click.option("--stored", default=100_000, show_default=True, help="Runs already stored for the flatness figure.")
+@click.option("--rate", default=1000.0, show_default=True, help="Offered events/s for the latency figure.")
+@click.option("--seconds", default=10.0, show_default=True, help="Seconds of offered load for the latency figure.")
+def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> None:
+    lines = run_events(runs)
+    n = len(lines)
+    with tempfile.TemporaryDirectory() as name, redis_server() as url:
+        folder = Path(name)
+        events_file = write_events(folder / "events.jsonl", lines)
+        one, ones = _median(lambda: burst(url, events_file, n, 1), repeat)
+        two, twos = _median(lambda: burst(url, events_file, n, 2), repeat)
+        ceiling, _ = _median(lambda: baselines.rq_noop(url, 2000), repeat)
+        naive, _ = _median(lambda: baselines.naive(url, lines[:2000]), repeat)
+        waits = latency.measure(url, rate, seconds, folder)
+        sizes = memory.measure(url)
+        preload(url, folder, 1000)
+        small, _ = _median(lambda: burst(url, events_file, n, 1, flush=False), repeat)
+        preload(url, folder, stored)
+        large, _ = _median(lambda: burst(url, events_file, n, 1, flush=False), repeat)
+    click.echo(f"{n:,} events ({runs:,} runs x 10), medians of {repeat}; Redis on CPU 0, worker 1 on CPU 1")
+    _row("one worker, end to end", f"{one:,.0f} events/s", "all: " + ", ".join(f"{x:,.0f}" for x in ones))
+    _row(
+        "two workers, end to end",
+        f"{two:,.0f} events/s",
+        f"{two / one:.2f}x one; all: {', '.join(f'{x:,.0f}' for x in twos)}",
+    )
+    _row("RQ no-op job per event (SimpleWorker, JSON)", f"{ceiling:,.0f} jobs/s", f"runstate: {one / ceiling:.1f}x")
+    _row("naive: RQ job + new Machine + HGETALL/HSET", f"{naive:,.0f} events/s", f"runstate: {one / naive:.1f}x")
+    _row(
+        f"publish -> applied at {rate:,.0f} events/s offered",
+        f"p50 {waits['p50_ms']:.1f} ms",
+        f"p99 {waits['p99_ms']:.1f} ms, max {waits['max_ms']:.1f} ms, {waits['events']:,.0f} events, "
+        f"{waits['missing']:,.0f} unseen",
+    )
+    _row("Redis memory per finished 10-event run", f"{sizes['per_run']:,.0f} bytes", _parts(sizes))
+    _row(
+        f"  after RUNSTATE_RETENTION ({memory.RETENTION} s)",
+        f"{sizes['after_retention']:,.0f} bytes",
+        f"after twice that (tombstones gone): {sizes['after_tombstones']:,.0f} bytes",
+    )
+    _row("one worker, 1,000 runs stored", f"{small:,.0f} events/s")
+    _row(f"one worker, {stored:,} runs stored", f"{large:,.0f} events/s", f"{large / small:.2f}x the 1,000 figure")
+
+
+def _all(values: list[float]) -> str:
+    return ", ".join(f"{x:,.0f}" for x in values)
+
+
+def _parts(sizes: dict[str, float]) -> str:
+    return ", ".join(f"{k.removeprefix('key: ')} {v:,.0f}" for k, v in sizes.items() if k.startswith("key: "))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""POST /v1/events: one event or an array of up to 1,000, queued under the token's account.
+
+The body is read raw and each event validated on its own (so one bad event does not refuse
+the others); its schema still goes into the OpenAPI document, from the event models.
+"""
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import Field, TypeAdapter
+from starlette.concurrency import run_in_threadpool
+
+from statemachine.errors import InvalidEvent
+from statemachine.events import Event, parse_event
+from worker.api_auth import Account, Rt
+from worker.api_errors import RESPONSES, ApiError
+from worker.api_models import Accepted
+from worker.envelope import Envelope
+
+MAX_BODY = 1_048_576
+MAX_EVENTS = 1_000
+
+_REF = "#/components/schemas/Event{model}"
+_EVENT_SCHEMA = TypeAdapter(Annotated[Event, Field(discriminator="type")]).json_schema(ref_template=_REF)
+# The event models' JSON Schemas, for the OpenAPI document's components (see worker.api).
+EVENT_COMPONENTS = {f"Event{name}": schema for name, schema in _EVENT_SCHEMA.pop("$defs").items()}
+EVENT_COMPONENTS["Event"] = _EVENT_SCHEMA
+_EVENT_REF = {"$ref": _REF.format(model="")}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [_EVENT_REF, {"type": "array", "items": _EVENT_REF, "minItems": 1, "maxItems": MAX_EVENTS}]
+                }
+            }
+        },
+    }
+}
+
+router = APIRouter(responses=RESPONSES)
+
+
+def _events_in(body: bytes) -> list[Any]:
+    if len(body) > MAX_BODY:
+        raise ApiError(413, f"body is {len(body)} bytes; at most {MAX_BODY} are allowed")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    items = payload if isinstance(payload, list) else [payload]
+    if not isinstance(payload, list | dict) or not 1 <= len(items) <= MAX_EVENTS:
+        raise ApiError(422, f"body must be one event object or an array of 1 to {MAX_EVENTS} of them")
+    return items
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=None,
+    responses={202: {"model": Accepted}, 413: RESPONSES[400] | {"description": "INVALID_INPUT: body over 1 MiB"}},
+    openapi_extra=_BODY,
+)
+async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str, Any]:
+    """One event or an array of up to 1,000: the valid ones are queued under the token's account."""
+    valid: list[tuple[str, Envelope]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(_events_in(await request.body())):
+        text = orjson.dumps(item).decode()
+        try:
+            event = parse_event(text)
+        except InvalidEvent as refusal:
+            rejected.append({"index": index, "error": refusal.detail})
+            continue
+        valid.append((event.run_id, Envelope(text, owner)))
+    if not valid:
+        raise ApiError(400, "no event in the body is valid", extra={"rejected": rejected})
+    size = runtime.settings.batch_size
+    for start in range(0, len(valid), size):
+        await run_in_threadpool(runtime.publisher.enqueue, valid[start : start + size])  # Redis: off the loop
+    return {"accepted": len(valid), "rejected": rejected}

@@ -1,0 +1,149 @@
+"""Runs over HTTP: read a run, its steps and history in every dialect, list an account's runs,
+cancel a run, delete one. Another account's run answers 404, exactly like a missing one."""
+
+import secrets
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Query, Response
+
+from statemachine.dialects import Format, render_run, render_step, render_transition
+from statemachine.models import RunState
+from statemachine.status import RUN_TERMINAL, Origin, RunStatus
+from statemachine.timefmt import rfc3339
+from worker.api_auth import Account, Rt
+from worker.api_errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api_models import CancelQueued, History, RefactorRun, RunList, StepList
+from worker.deletion import DeleteContended, Deleter
+from worker.envelope import Envelope
+from worker.runtime import Runtime
+
+log = structlog.get_logger("runstate.api")
+router = APIRouter(responses=RESPONSES | NOT_FOUND)
+_CANCELLED: dict[int | str, dict[str, Any]] = {
+    202: {"model": CancelQueued},
+    409: documented("CONFLICT: the run has already finished"),
+}
+_DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers kept changing the run; try again")}
+
+
+def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+    state = runtime.store.get(run_id)
+    if state is None or state.run.account_id != owner:
+        raise ApiError(404, f"run {run_id!r} not found")
+    return state
+
+
+def _step_format(fmt: Format) -> Format:
+    if fmt is Format.REFACTOR:
+        raise ApiError(422, "format must be azure, letta or native for steps")
+    return fmt
+
+
+@router.get("/v1/run/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
+@router.get("/v1/runs/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
+def get_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
+    """The run as re-factor's GET /v1/run/{id} returns it."""
+    return render_run(_owned_run(runtime, run_id, owner), Format.REFACTOR)
+
+
+@router.get("/v1/runs/{run_id}/steps", response_model=None, responses={200: {"model": StepList}})
+def list_steps(
+    run_id: str,
+    owner: Account,
+    runtime: Rt,
+    format: Annotated[Format, Query()] = Format.AZURE,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict[str, Any]:
+    """The run's steps in creation order, `limit` at a time after the step `after`."""
+    fmt = _step_format(format)
+    state = _owned_run(runtime, run_id, owner)
+    ids = list(state.steps)
+    start = ids.index(after) + 1 if after in state.steps else 0
+    page = ids[start : start + limit]
+    return {
+        "object": "list",
+        "data": [render_step(state.steps[i], state.run, fmt) for i in page],
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+        "has_more": start + limit < len(ids),
+    }
+
+
+@router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
+def get_step(
+    run_id: str, step_id: str, owner: Account, runtime: Rt, format: Annotated[Format, Query()] = Format.AZURE
+) -> dict[str, Any]:
+    """One step, in the asked format (azure by default)."""
+    fmt = _step_format(format)
+    state = _owned_run(runtime, run_id, owner)
+    if step_id not in state.steps:
+        raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
+    return render_step(state.steps[step_id], state.run, fmt)
+
+
+@router.get("/v1/runs/{run_id}/history", response_model=None, responses={200: {"model": History}})
+def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
+    """The run's transitions, in order."""
+    _owned_run(runtime, run_id, owner)
+    return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(run_id)]}
+
+
+@router.get("/v1/runs", response_model=None, responses={200: {"model": RunList}})
+def list_runs(
+    owner: Account,
+    runtime: Rt,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict[str, Any]:
+    """The token's account's runs, oldest first; `after` a run id, the runs listed after it."""
+    if after is not None:
+        anchor = runtime.store.get(after)
+        if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
+            raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
+    found = []
+    for state in runtime.store.runs(after=after):
+        if state.run.account_id == owner and (status is None or state.run.status == status):
+            found.append(render_run(state, Format.REFACTOR))
+            if len(found) > limit:
+                break
+    page = found[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(found) > limit,
+    }
+
+
+@router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
+@router.post("/v1/runs/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
+def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
+    """Queue a `run.cancelled` event (origin `api`), stamped now; 409 when the run has already finished.
+
+    A worker applies it in the run's order: whatever finished the run first still wins.
+    """
+    state = _owned_run(runtime, run_id, owner)
+    if state.run.status in RUN_TERMINAL:
+        raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
+    event_id = f"api_cancel_{secrets.token_hex(12)}"
+    event = {"id": event_id, "type": "run.cancelled", "run_id": run_id, "occurred_at": rfc3339(runtime.store.now_ms())}
+    runtime.publisher.enqueue([(run_id, Envelope(orjson.dumps(event).decode(), owner, Origin.API))])
+    log.info("run.cancel_queued", run_id=run_id, event_id=event_id, account=owner)
+    return {"run_id": run_id, "event_id": event_id, "status": "queued"}
+
+
+@router.delete("/v1/run/{run_id}", status_code=204, response_class=Response, responses=_DELETED)
+@router.delete("/v1/runs/{run_id}", status_code=204, response_class=Response, responses=_DELETED)
+def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
+    """Delete the run, its steps, history and queued events; its tombstone keeps late events stale."""
+    try:
+        deleted = Deleter(runtime.redis, runtime.settings.retention).delete(run_id, account=owner)
+    except DeleteContended as contended:
+        raise ApiError(409, str(contended)) from None
+    if not deleted:
+        raise ApiError(404, f"run {run_id!r} not found")
