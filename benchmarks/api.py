@@ -221,9 +221,7 @@ COLUMNS = ("per s", "p50 ms", "p99 ms", "CPU ms/req", "server CPU", "CPU 0", "er
 
 
 def _row(name: str, loads: list[Load], unit: int = 1) -> str:
-    def median(values: Iterator[float]) -> float:
-        return statistics.median(values)
-
+    median = statistics.median
     cells = [
         f"{median(x.per_second * unit for x in loads):,.0f}",
         f"{median(x.p50_ms for x in loads):.1f}",

@@ -8,7 +8,6 @@ event, cascades, late usage and clamping.
 """
 
 from collections.abc import Set
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from statemachine.errors import AccountMismatch, IllegalTransition, RunstateError
@@ -118,33 +117,38 @@ def _may_adopt(run: Run, event: Event) -> bool:
     return isinstance(event, RunStarted) and not run.started and not run.account_named
 
 
-@dataclass
 class _Work:
-    """The changes one event makes, collected before they become the new RunState."""
+    """The changes one event makes, collected before they become the new RunState.
 
-    current: RunState | None
-    incoming: Incoming
-    now: int
-    policy: Policy
-    run: Run | None = None
-    steps: dict[str, Step] = field(default_factory=dict)
-    history: list[Transition] = field(default_factory=list)
-    rejection: RunstateError | None = None
-    late_usage: bool = False
+    A plain class with slots: one is made per event, so its construction is kept cheap."""
 
-    def __post_init__(self) -> None:
-        if self.current is not None:
-            self.run = self.current.run
-            self.steps = dict(self.current.steps)
+    __slots__ = (
+        "at",
+        "current",
+        "event",
+        "history",
+        "incoming",
+        "late_usage",
+        "now",
+        "policy",
+        "rejection",
+        "run",
+        "steps",
+    )
 
-    @property
-    def event(self) -> Event:
-        return self.incoming.event
-
-    @property
-    def at(self) -> int:
-        """The event's time: when it occurred, else when it is applied."""
-        return self.event.occurred_at if self.event.occurred_at is not None else self.now
+    def __init__(self, current: RunState | None, incoming: Incoming, now: int, policy: Policy) -> None:
+        self.current = current
+        self.incoming = incoming
+        self.event: Event = incoming.event
+        self.now = now
+        # the event's time: when it occurred, else when it is applied
+        self.at: int = self.event.occurred_at if self.event.occurred_at is not None else now
+        self.policy = policy
+        self.run: Run | None = current.run if current is not None else None
+        self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}
+        self.history: list[Transition] = []
+        self.rejection: RunstateError | None = None
+        self.late_usage = False
 
     # --- runs --------------------------------------------------------------------------
 
@@ -458,7 +462,8 @@ _STEP_FIELDS = (
 def _step_fields(event: StepPlain | StepCompleted | StepFailed) -> dict[str, Any]:
     """The descriptive fields a step event names; absent ones leave the step as it was."""
     data = event.data
-    update = {name: getattr(data, name) for name in _STEP_FIELDS if getattr(data, name) is not None}
+    named = data.model_fields_set  # fields the producer sent: usually a few of the twelve
+    update = {name: getattr(data, name) for name in _STEP_FIELDS if name in named and getattr(data, name) is not None}
     if data.step_details is not None:
         update["step_details"] = data.step_details.model_dump()
     return update

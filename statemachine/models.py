@@ -41,26 +41,34 @@ def fresh(cls: type[M], given: dict[str, Any]) -> M:
     """A new object from `given` and the class's defaults, without validation: for the apply path,
     whose values come from validated events and settings (`cls(**given)` costs several times more).
     Fields keep the class's order, as validation would give them."""
-    fields = {}
-    for name, default, factory in _defaults(cls):
-        if name in given:
-            fields[name] = given[name]
-        elif factory is not None:
+    template, factories, required = _defaults(cls)
+    missing = required - given.keys()
+    if missing:
+        raise TypeError(f"{cls.__name__}.{min(missing)} is required")
+    fields = template.copy()  # every field, in order: update() keeps each key where it is
+    fields.update(given)
+    for name, factory in factories:
+        if name not in given:
             fields[name] = factory()
-        elif default is PydanticUndefined:
-            raise TypeError(f"{cls.__name__}.{name} is required")
-        else:
-            fields[name] = default
     return trusted(cls, fields)
 
 
 @cache
-def _defaults(cls: type[BaseModel]) -> tuple[tuple[str, Any, Callable[[], Any] | None], ...]:
-    """Each field of the class in order, with its default value or its default factory."""
-    return tuple(
-        (name, info.default, cast(Callable[[], Any] | None, info.default_factory))
-        for name, info in cls.model_fields.items()
-    )
+def _defaults(
+    cls: type[BaseModel],
+) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...], frozenset[str]]:
+    """Every field of the class in order with its default (None where a factory or the caller
+    gives it), the default factories, and the required fields."""
+    template: dict[str, Any] = {}
+    factories = []
+    required = set()
+    for name, info in cls.model_fields.items():
+        template[name] = None if info.default is PydanticUndefined else info.default
+        if info.default_factory is not None:
+            factories.append((name, cast(Callable[[], Any], info.default_factory)))
+        elif info.is_required():
+            required.add(name)
+    return template, tuple(factories), frozenset(required)
 
 
 def evolve(model: M, update: dict[str, Any]) -> M:

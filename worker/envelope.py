@@ -29,15 +29,19 @@ class Envelope:
         return [self.text, self.account, self.origin.value, at]
 
 
+_ORIGINS = {origin.value: origin for origin in Origin}
+
+
 def from_json(item: Any) -> Envelope:
     """An envelope from an inbox entry; raises ValueError naming what is wrong with it."""
-    if not isinstance(item, list) or len(item) != 4:
+    if type(item) is not list or len(item) != 4:
         raise ValueError("a queued event must be [text, account, origin, published_at]")
     text, account, origin, published_at = item
-    if not isinstance(text, str) or not (account is None or isinstance(account, str)):
+    if type(text) is not str or not (account is None or type(account) is str):
         raise ValueError("a queued event's text must be a string and its account a string or null")
-    if origin not in Origin.__members__.values():
+    found = _ORIGINS.get(origin) if type(origin) is str else None
+    if found is None:
         raise ValueError(f"a queued event's origin must be one of {', '.join(Origin)}")
-    if not isinstance(published_at, int) or isinstance(published_at, bool) or published_at < 0:
+    if type(published_at) is not int or published_at < 0:
         raise ValueError("a queued event's published_at must be milliseconds (an integer ≥ 0)")
-    return Envelope(text, account, Origin(origin), published_at)
+    return Envelope(text, account, found, published_at)

@@ -14,11 +14,11 @@ import structlog
 from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent, RunstateError
-from statemachine.events import Event, parse_event
+from statemachine.events import Event, EventType, parse_event
 from statemachine.models import RunState, Tombstone, evolve
 from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
-from statemachine.status import RUN_TERMINAL, Origin
+from statemachine.status import RUN_TERMINAL, Origin, Outcome
 from statemachine.timefmt import rfc3339
 from statemachine.webhooks import delivery_id, is_status_change, matches, payload
 from worker.deliveries import Delivery
@@ -47,6 +47,9 @@ class BatchReport:
     def as_dict(self) -> dict[str, Any]:
         return {"outcomes": dict(self.outcomes), "conflicts": self.conflicts, "failures": self.failures}
 
+
+# "step.completed:applied": the outcome counters' names, made once, not per event
+_COUNTER_NAMES = {(t.value, o): f"{t.value}:{o.value}" for t in EventType for o in Outcome}
 
 MAX_KEPT_BYTES = 262_144  # a rejected event is kept whole up to the size a valid one may have
 
@@ -103,54 +106,67 @@ class Processor:
         self.window_ms = reorder_window_ms
         self.subscriptions = subscriptions or Subscriptions(store.redis)
         self.recorder = recorder or Recorder()
+        self._by_account: dict[str, list[Subscription]] = {}
+        self._subscribers_read: tuple[int, bool] = (0, False)  # (version, read at all)
 
     def drain(self, run_ids: list[str]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
         report = BatchReport()
         pending = list(dict.fromkeys(run_ids))
         while pending:
-            subscribers = self._subscribers()
-            limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(pending)))  # bounded memory per pass
-            now, loaded = self.store.load(pending, limit)
-            prepared: dict[str, _Prepared] = {}
-            for run_id in pending:
-                try:
-                    prepared[run_id] = _Prepared.of(loaded[run_id])
-                except Exception:  # a run we cannot even read must not stall the others
-                    report.failures += 1
-                    log.exception("run.unreadable", run_id=run_id)
-            # only a stored run has seen ids: a batch of new runs skips the round trip
-            seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items() if p.stored})
-            commits = []
-            for run_id, ready in prepared.items():
-                try:
-                    known = seen.get(run_id, frozenset())
-                    commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
-                    commit.deliveries = outbox(commit, subscribers, now)
-                    commits.append(commit)
-                except Exception:  # a bug must not stall the other runs: this one waits for its timer
-                    report.failures += 1
-                    log.exception("run.drain_failed", run_id=run_id)
-            accepted = self.store.commit(commits)
-            pending = []
-            for commit, ok in zip(commits, accepted, strict=True):
-                if not ok:  # another worker committed this run since we read it: read it again
-                    report.conflicts += 1
-                    pending.append(commit.run_id)
-                    continue
-                report.outcomes.update(commit.counters)
-                self.recorder.observe_latency(prepared[commit.run_id].published(commit.consumed))
-                if commit.consumed == limit:
-                    pending.append(commit.run_id)
+            planned = self.plan(pending, report)
+            pending = self.settle(planned, self.store.commit(planned.commits), report)
         return report
 
-    def _subscribers(self) -> dict[str, list[Subscription]]:
-        """Enabled subscriptions by account, read once per pass."""
-        by_account: dict[str, list[Subscription]] = {}
-        for subscription in self.subscriptions.all():
-            if subscription.enabled:
-                by_account.setdefault(subscription.account, []).append(subscription)
-        return by_account
+    def plan(self, run_ids: list[str], report: BatchReport) -> "Pass":
+        """Load these runs and apply what is queued for them: the commits to write, not yet written."""
+        limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(run_ids)))  # bounded memory per pass
+        now, loaded, subscriptions_version = self.store.load(run_ids, limit)
+        subscribers = self._subscribers(subscriptions_version)
+        prepared: dict[str, _Prepared] = {}
+        for run_id in run_ids:
+            try:
+                prepared[run_id] = _Prepared.of(loaded[run_id])
+            except Exception:  # a run we cannot even read must not stall the others
+                report.failures += 1
+                log.exception("run.unreadable", run_id=run_id)
+        # only a stored run has seen ids: a batch of new runs skips the round trip
+        seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items() if p.stored})
+        commits = []
+        for run_id, ready in prepared.items():
+            try:
+                known = seen.get(run_id, frozenset())
+                commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
+                commit.deliveries = outbox(commit, subscribers, now)
+                commits.append(commit)
+            except Exception:  # a bug must not stall the other runs: this one waits for its timer
+                report.failures += 1
+                log.exception("run.drain_failed", run_id=run_id)
+        return Pass(commits, prepared, limit)
+
+    def settle(self, planned: "Pass", accepted: list[bool], report: BatchReport) -> list[str]:
+        """Count what the commits wrote; the runs to drain again (a conflict, or a full inbox head)."""
+        pending = []
+        for commit, ok in zip(planned.commits, accepted, strict=True):
+            if not ok:  # another worker committed this run since we read it: read it again
+                report.conflicts += 1
+                pending.append(commit.run_id)
+                continue
+            report.outcomes.update(commit.counters)
+            self.recorder.observe_latency(planned.prepared[commit.run_id].published(commit.consumed))
+            if commit.consumed == planned.limit:
+                pending.append(commit.run_id)
+        return pending
+
+    def _subscribers(self, version: int) -> dict[str, list[Subscription]]:
+        """Enabled subscriptions by account, as of this pass: read again only when they changed."""
+        if self._subscribers_read != (version, True):
+            by_account: dict[str, list[Subscription]] = {}
+            for subscription in self.subscriptions.all():
+                if subscription.enabled:
+                    by_account.setdefault(subscription.account, []).append(subscription)
+            self._by_account, self._subscribers_read = by_account, (version, True)
+        return self._by_account
 
     def _drain_run(self, run_id: str, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:
         commit = Commit(run_id, ready.loaded.version, consumed=len(ready.queued))
@@ -172,18 +188,20 @@ class Processor:
             changed = True
         # A deadline joins the run's stream behind what was queued before it: not while events
         # wait for a sequence gap, nor while this pass left queued events unread.
-        if isinstance(state, RunState) and not released.held and not full:
+        due = next_due(state) if isinstance(state, RunState) else None
+        if isinstance(state, RunState) and due is not None and due <= now and not released.held and not full:
             fired = fire_deadlines(state, now=now, policy=self.policy)
             if fired.history:
                 commit.history.extend(fired.history)
                 state = fired.state
                 changed = True
+                due = next_due(state) if isinstance(state, RunState) else None
         fired_count = sum(1 for t in commit.history if t.origin is Origin.DEADLINE)
         if fired_count:
             commit.counters["deadlines"] = fired_count
         commit.held = released.held
-        dues = [released.due(self.window_ms), next_due(state) if isinstance(state, RunState) else None]
-        commit.next_due = min((due for due in dues if due is not None), default=None)
+        dues = [released.due(self.window_ms), due]
+        commit.next_due = min((d for d in dues if d is not None), default=None)
         if changed and isinstance(state, RunState):
             commit.state = state
             commit.finished = state.run.status in RUN_TERMINAL
@@ -205,7 +223,7 @@ class Processor:
         result = apply_event(
             state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
         )
-        _bump(commit.counters, f"{event.type}:{result.outcome}")
+        _bump(commit.counters, _COUNTER_NAMES[event.type, result.outcome])
         if result.late_usage:
             _bump(commit.counters, "late_usage")
         if result.rejection is not None:
@@ -216,6 +234,14 @@ class Processor:
             commit.seen.append(event.id)
             return result.state, True
         return result.state, False
+
+
+class Pass(NamedTuple):
+    """One pass over some runs, applied and not yet committed."""
+
+    commits: list[Commit]
+    prepared: dict[str, "_Prepared"]
+    limit: int  # inbox entries read per run: a run that used them all has more waiting
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,13 @@ class _RefusesGarbage:
     dropped, instead of stopping the worker as RQ does by default."""
 
     runstate_store: Store
+    listens_for_commands = True  # False for a burst worker: it exits on its own
+
+    def subscribe(self) -> None:
+        """RQ's command channel (stop a job, kill a horse). A burst worker skips it: RQ stops its
+        listener thread with a one-second join at teardown, longer than a burst often takes."""
+        if self.listens_for_commands:
+            super().subscribe()  # type: ignore[misc]
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
         while True:
@@ -121,8 +128,11 @@ class RunstateForkingWorker(_RefusesGarbage, Worker):
     """Forks a work horse per job (RQ's default model), for isolation over throughput."""
 
 
-def make_worker(redis: Redis, queue_name: str, store: Store, *, fork: bool = False) -> SimpleWorker | Worker:
-    """A worker on exactly one queue: RQ then dequeues with LMOVE, which a crash cannot lose."""
+def make_worker(
+    redis: Redis, queue_name: str, store: Store, *, fork: bool = False, commands: bool = True
+) -> SimpleWorker | Worker:
+    """A worker on exactly one queue: RQ then dequeues with LMOVE, which a crash cannot lose.
+    `commands`: listen on RQ's command channel (a burst worker does not)."""
     worker_class = RunstateForkingWorker if fork else RunstateWorker
     worker = worker_class(
         queues=[make_queue(redis, queue_name)],
@@ -132,4 +142,5 @@ def make_worker(redis: Redis, queue_name: str, store: Store, *, fork: bool = Fal
         exception_handlers=[_refusal_handler(store)],
     )
     worker.runstate_store = store
+    worker.listens_for_commands = commands
     return worker

@@ -4,15 +4,23 @@ Runs whose inboxes hold events wait in the ready set, oldest first. A turn claim
 them, drains it, and claims again until none are left, so one wake-up job carries as many
 events as arrived while it worked: RQ's cost is paid per turn, not per event. When runs are
 left after a claim and no wake-up job is queued, it enqueues one, so idle workers join in.
+
+One claim's commits are written while the next claim is applied (a second thread waits for
+Redis, the GIL is free meanwhile): the worker does not sit idle while Redis runs the scripts.
+A run in both claims (new events made it ready again) simply loses one compare-and-set and is
+drained again.
 """
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from worker.processor import BatchReport
+from worker.processor import BatchReport, Pass
 from worker.runtime import Runtime
 
 CLAIM_RUNS = 100  # runs one claim takes: one load, one commit round trip for all of them
 TURN_SECONDS = 5.0  # a turn hands what is left to a fresh job after this long: RQ's housekeeping runs
+
+InFlight = tuple[Pass, "Future[list[bool]]"]
 
 
 def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_SECONDS) -> BatchReport:
@@ -20,15 +28,30 @@ def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_
     report = BatchReport()
     deadline = time.monotonic() + seconds
     consume = wake_consumed
-    while True:
-        claim = runtime.store.claim_ready(CLAIM_RUNS, wake_consumed=consume)
-        consume = False
-        if claim.wake_wanted:
-            runtime.publisher.wake()
-        if not claim.runs:
-            return report
-        report.add(runtime.processor.drain(list(claim.runs)))
-        if time.monotonic() > deadline:
-            if runtime.store.claim_ready(0, wake_consumed=False).wake_wanted:  # what is left gets a job
+    in_flight: InFlight | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
+        while True:
+            claim = runtime.store.claim_ready(CLAIM_RUNS, wake_consumed=consume)
+            consume = False
+            if claim.wake_wanted:
                 runtime.publisher.wake()
-            return report
+            planned = runtime.processor.plan(list(claim.runs), report) if claim.runs else None
+            if in_flight is not None:
+                _settle(runtime, in_flight, report)
+                in_flight = None
+            if planned is None:
+                return report
+            in_flight = (planned, committer.submit(runtime.store.commit, planned.commits))
+            if time.monotonic() > deadline:
+                _settle(runtime, in_flight, report)
+                if runtime.store.claim_ready(0, wake_consumed=False).wake_wanted:  # what is left gets a job
+                    runtime.publisher.wake()
+                return report
+
+
+def _settle(runtime: Runtime, in_flight: InFlight, report: BatchReport) -> None:
+    """Wait for a claim's commits; drain again, at once, the runs that need it."""
+    planned, accepted = in_flight
+    again = runtime.processor.settle(planned, accepted.result(), report)
+    if again:
+        report.add(runtime.processor.drain(again))

@@ -11,7 +11,7 @@ reloads); a process that dies mid-batch leaves either the whole commit or none o
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from pydantic import TypeAdapter
@@ -51,6 +51,14 @@ class Loaded:
 
     def held(self) -> list[Held]:
         return _HELD.validate_json(self.held_json) if self.held_json else []
+
+
+class Batch(NamedTuple):
+    """Runs loaded together, at Redis's time `now`."""
+
+    now: int
+    runs: dict[str, Loaded]
+    subscriptions_version: int  # moves on whenever a webhook subscription changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +142,12 @@ class Store:
         """Redis's clock, so every worker stamps by the same time."""
         return _ms(self.redis.time())
 
-    def load(self, run_ids: Sequence[str], limit: int) -> tuple[int, dict[str, Loaded]]:
-        """Each run's document, version, inbox head (up to `limit`) and held events, and Redis's time."""
+    def load(self, run_ids: Sequence[str], limit: int) -> Batch:
+        """Each run's document, version, inbox head (up to `limit`) and held events, Redis's time,
+        and the version of the webhook subscriptions."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.time()
+        pipe.get(keys.SUBSCRIPTIONS_VERSION)
         for run_id in run_ids:
             pipe.hmget(keys.run(run_id), "v", "d")
             pipe.get(keys.tombstone(run_id))
@@ -146,9 +156,9 @@ class Store:
         replies = pipe.execute()
         loaded: dict[str, Loaded] = {}
         for index, run_id in enumerate(run_ids):
-            (version, document), tomb, inbox, held = replies[1 + 4 * index : 5 + 4 * index]
+            (version, document), tomb, inbox, held = replies[2 + 4 * index : 6 + 4 * index]
             loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
-        return _ms(replies[0]), loaded
+        return Batch(_ms(replies[0]), loaded, int(replies[1] or 0))
 
     def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
         """Which of these event ids each run has already processed."""
@@ -200,11 +210,7 @@ class Store:
     def _args(self, commit: Commit) -> list[Any]:
         state = commit.state
         document = state.model_dump_json(exclude_defaults=True) if state is not None else ""
-        counters = [item for pair in commit.counters.items() for item in pair]
-        counts = ",".join(
-            str(len(part))
-            for part in (commit.history, commit.seen, commit.counters, commit.rejected, commit.deliveries)
-        )
+        counts = f"{len(commit.rejected)},{len(commit.deliveries)}"
         outbox = [
             x for d_id, record in commit.deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)
         ]
@@ -222,9 +228,9 @@ class Store:
             "" if commit.next_due is None else commit.next_due,
             self.recover_after_ms,
             self.retention,
-            *(t.to_json() for t in commit.history),
-            *commit.seen,
-            *counters,
+            b"\n".join(t.to_json() for t in commit.history),  # compact JSON holds no raw newline
+            orjson.dumps(commit.seen) if commit.seen else "",
+            orjson.dumps(commit.counters) if commit.counters else "",
             *commit.rejected,
             *outbox,
         ]

@@ -103,7 +103,10 @@ class Subscriptions:
         self.redis = redis
 
     def save(self, subscription: Subscription) -> None:
-        self.redis.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
+            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
+            pipe.execute()
 
     def get(self, subscription_id: str) -> Subscription | None:
         raw = self.redis.hget(keys.SUBSCRIPTIONS, subscription_id)
@@ -123,13 +126,18 @@ class Subscriptions:
             updated = current.model_copy(update=fields)
             pipe.multi()
             pipe.hset(keys.SUBSCRIPTIONS, subscription_id, updated.model_dump_json())
+            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
             return updated
 
         result = self.redis.transaction(change, keys.SUBSCRIPTIONS, value_from_callable=True)  # type: ignore[arg-type]
         return result if isinstance(result, Subscription) else None
 
     def remove(self, subscription_id: str) -> bool:
-        return bool(self.redis.hdel(keys.SUBSCRIPTIONS, subscription_id))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.SUBSCRIPTIONS, subscription_id)
+            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
+            removed, _ = pipe.execute()
+        return bool(removed)
 
     def all(self, account: str | None = None) -> Iterator[Subscription]:
         for raw in self.redis.hvals(keys.SUBSCRIPTIONS):

@@ -14,7 +14,7 @@ from worker import keys
 from worker.cli import main
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.store import Loaded
+from worker.store import Batch, Loaded
 
 RETENTION = 604_800  # the default RUNSTATE_RETENTION
 
@@ -178,12 +178,12 @@ def _after_first_load(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, meanwhi
     load = runtime.store.load
     first: list[Loaded] = []
 
-    def load_then_interleave(run_ids: Any, limit: int) -> tuple[int, dict[str, Loaded]]:
-        now, loaded = load(run_ids, limit)
+    def load_then_interleave(run_ids: Any, limit: int) -> Batch:
+        batch = load(run_ids, limit)
         if not first:
-            first.extend(loaded.values())
+            first.extend(batch.runs.values())
             meanwhile()
-        return now, loaded
+        return batch
 
     monkeypatch.setattr(runtime.store, "load", load_then_interleave)
     return first
@@ -203,7 +203,7 @@ def test_a_drain_that_read_the_run_before_a_delete_fails_its_compare_and_set_and
     assert (first[0].document is not None, len(first[0].inbox)) == (True, 1)  # it had read the run and e5
     assert report.conflicts == 1
     assert _run_keys(runtime, "r1") == DELETED
-    assert runtime.store.load(["r1"], 10)[1]["r1"].state() == Tombstone("r1", "deleted")
+    assert runtime.store.load(["r1"], 10).runs["r1"].state() == Tombstone("r1", "deleted")
 
 
 def test_a_drain_that_read_no_run_yet_cannot_create_it_after_another_worker_made_it_and_it_was_deleted(

@@ -337,3 +337,14 @@ def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_attempt_timeout(
     assert second.at - first.at < 3  # the first attempt ended at its 1 s timeout, not after 10 s of trickle
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert runstate(["webhooks", "dead"], redis_url).stdout == b""
+
+
+def test_a_subscription_added_after_a_worker_read_them_gets_every_later_transition(
+    hooks: Receiver, redis_url: str, runtime: Runtime
+) -> None:
+    _publish_and_apply(runtime, RUN[0])  # this processor has read the subscriptions: none yet
+    _add(redis_url, hooks.url("/late"), "--account", "acct_1")
+    _publish_and_apply(runtime, *RUN[1:])
+    _deliver(runtime)
+    transitions = sorted(json.loads(r.body)["data"]["transition"] for r in hooks.on("/late"))
+    assert transitions == [2, 3, 4, 5, 6]  # all but the run's creation, which came before it

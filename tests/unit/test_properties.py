@@ -162,7 +162,7 @@ class Store:
         after = result.state
         assert isinstance(after, RunState)
         named = delivery.raw.get("data", {}).get("account_id") if event.type == "run.started" else None
-        if result.outcome is not Outcome.REJECTED:  # an event never acts on a run of another account
+        if result.outcome is not Outcome.REJECTED and after != before:  # it never acts on another account's run
             assert after.run.account_id == (named or delivery.account or after.run.account_id)
             assert delivery.account in (None, after.run.account_id)
         previous_len = before.history_len if before is not None else 0

@@ -6,11 +6,13 @@
 --       14 the queued-events counter
 -- ARGV: 1 expected version ('0': the run does not exist), 2 document ('': unchanged),
 --       3 created_at score, 4 run id, 5 retention seconds ('0': the run is still open),
---       6 tombstone value, 7 counts "history,seen,counters,rejected,deliveries",
+--       6 tombstone value, 7 counts "rejected,deliveries",
 --       8 inbox entries consumed, 9 held buffer ('': empty), 10 timer member,
 --       11 next due ms ('': none), 12 recover-after ms, 13 retention seconds,
---       then the history entries, seen ids, counter (field, increment) pairs, rejected records,
---       and (key, timer member, record) triples of the webhook deliveries: the outbox.
+--       14 the history entries, one JSON object a line ('': none), 15 the seen ids as a JSON
+--       array ('': none), 16 the counters as a JSON object {field: increment} ('': none),
+--       then the rejected records, and (key, timer member, record) triples of the webhook
+--       deliveries: the outbox. (Few arguments: packing them costs the worker per argument.)
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
   return -1
@@ -21,7 +23,7 @@ local function now_ms()
 end
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 14
+local at = 17
 local function take(n)
   local first = at
   at = at + n
@@ -51,14 +53,27 @@ local function each(command, key, n)
     redis.call(command, key, unpack(ARGV, i, math.min(i + 499, last)))
   end
 end
-each('RPUSH', KEYS[2], counts[1])
-each('SADD', KEYS[3], counts[2])
-local first, last = take(counts[3] * 2)
-for i = first, last, 2 do
-  redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1])
+-- `command key` with every item of a Lua list, 500 at a time
+local function all(command, key, items)
+  for i = 1, #items, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  end
 end
-each('RPUSH', KEYS[7], counts[4])
-first, last = take(counts[5] * 3)
+if ARGV[14] ~= '' then
+  local entries = {}
+  for entry in string.gmatch(ARGV[14], '[^\n]+') do entries[#entries + 1] = entry end
+  all('RPUSH', KEYS[2], entries)
+end
+if ARGV[15] ~= '' then
+  all('SADD', KEYS[3], cjson.decode(ARGV[15]))
+end
+if ARGV[16] ~= '' then
+  for name, increment in pairs(cjson.decode(ARGV[16])) do
+    redis.call('HINCRBY', KEYS[6], name, increment)
+  end
+end
+each('RPUSH', KEYS[7], counts[1])
+local first, last = take(counts[2] * 3)
 if last >= first then
   local now = now_ms()
   for i = first, last, 3 do
