@@ -31,11 +31,16 @@ from benchmarks import baselines, latency, memory
 from benchmarks.common import pinned, redis_server, run_events, runstate, runstate_env, write_events
 
 
-def burst(redis_url: str, events_file: Path, events: int, workers: int, *, flush: bool = True) -> float:
-    """events/s of `workers` burst workers started together over the published file."""
+def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool = True) -> float:
+    """events/s of `workers` burst workers started together over `runs` new runs of 10 events,
+    published first."""
     if flush:
         Redis.from_url(redis_url).flushdb()
-    runstate(["publish", str(events_file)], redis_url)
+    global _bursts
+    _bursts += 1
+    lines = run_events(runs, prefix=f"b{_bursts}")  # new run ids every time, even without a flush
+    events = len(lines)
+    runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url)
     argv = [sys.executable, "-m", "worker", "worker", "--burst"]
     started = time.perf_counter()
     procs = [subprocess.Popen(pinned(1 - n % 2, argv), env=runstate_env(redis_url)) for n in range(workers)]
@@ -44,12 +49,14 @@ def burst(redis_url: str, events_file: Path, events: int, workers: int, *, flush
     return events / (time.perf_counter() - started)
 
 
+_bursts = 0
+
+
 def preload(redis_url: str, folder: Path, runs: int) -> None:
-    """`runs` finished runs stored (ids `pre_*`), drained by two burst workers."""
+    """`runs` finished runs stored, drained by two burst workers."""
     Redis.from_url(redis_url).flushdb()
     for start in range(0, runs, 20_000):
-        lines = run_events(min(20_000, runs - start), offset=start, prefix="pre")
-        burst(redis_url, write_events(folder / "pre.jsonl", lines), len(lines), 2, flush=False)
+        burst(redis_url, folder, min(20_000, runs - start), 2, flush=False)
 
 
 def _median(measure: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
@@ -72,17 +79,16 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
     n = len(lines)
     with tempfile.TemporaryDirectory() as name, redis_server() as url:
         folder = Path(name)
-        events_file = write_events(folder / "events.jsonl", lines)
-        one, ones = _median(lambda: burst(url, events_file, n, 1), repeat)
-        two, twos = _median(lambda: burst(url, events_file, n, 2), repeat)
+        one, ones = _median(lambda: burst(url, folder, runs, 1), repeat)
+        two, twos = _median(lambda: burst(url, folder, runs, 2), repeat)
         ceiling, _ = _median(lambda: baselines.rq_noop(url, 2000), repeat)
         naive, _ = _median(lambda: baselines.naive(url, lines[:2000]), repeat)
         waits = latency.measure(url, rate, seconds, folder)
         sizes = memory.measure(url)
         preload(url, folder, 1000)
-        small, _ = _median(lambda: burst(url, events_file, n, 1, flush=False), repeat)
+        small, _ = _median(lambda: burst(url, folder, runs, 1, flush=False), repeat)
         preload(url, folder, stored)
-        large, _ = _median(lambda: burst(url, events_file, n, 1, flush=False), repeat)
+        large, _ = _median(lambda: burst(url, folder, runs, 1, flush=False), repeat)
     click.echo(f"{n:,} events ({runs:,} runs x 10), medians of {repeat}; Redis on CPU 0, worker 1 on CPU 1")
     _row("one worker, end to end", f"{one:,.0f} events/s", "all: " + ", ".join(f"{x:,.0f}" for x in ones))
     _row(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from statemachine.bounds import (
+    KEY_ID_PATTERN,
     CostUsd,
     EventId,
     JsonObject,
@@ -22,6 +23,7 @@ from statemachine.bounds import (
     Timestamp,
     Tokens,
     finite_json,
+    key_id_problem,
 )
 from statemachine.errors import InvalidEvent
 from statemachine.status import ObjectKind
@@ -265,4 +267,6 @@ def _describe(error: Any) -> str:
         return f"not valid JSON: {error['ctx']['error']}"
     if kind == "model_type" and not loc:
         return "event must be a JSON object"
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == KEY_ID_PATTERN:
+        message = key_id_problem(error["input"])
     return f"{'.'.join(loc) or 'event'}: {message}"

@@ -24,7 +24,7 @@ from statemachine.webhooks import delivery_id, is_status_change, matches, payloa
 from worker.deliveries import Delivery
 from worker.envelope import Envelope, from_json
 from worker.metrics import Recorder
-from worker.store import Commit, Loaded, Store
+from worker.store import Batch, Commit, Loaded, Store
 from worker.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.processor")
@@ -120,13 +120,21 @@ class Processor:
 
     def plan(self, run_ids: list[str], report: BatchReport) -> "Pass":
         """Load these runs and apply what is queued for them: the commits to write, not yet written."""
+        return self.apply(self.read(run_ids), report)
+
+    def read(self, run_ids: list[str]) -> "Reading":
+        """Load these runs: one round trip."""
         limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(run_ids)))  # bounded memory per pass
-        now, loaded, subscriptions_version = self.store.load(run_ids, limit)
+        return Reading(self.store.load(run_ids, limit), limit)
+
+    def apply(self, reading: "Reading", report: BatchReport) -> "Pass":
+        """Apply what the loaded runs have queued: the commits to write, not yet written."""
+        (now, loaded, subscriptions_version), limit = reading
         subscribers = self._subscribers(subscriptions_version)
         prepared: dict[str, _Prepared] = {}
-        for run_id in run_ids:
+        for run_id, one in loaded.items():
             try:
-                prepared[run_id] = _Prepared.of(loaded[run_id])
+                prepared[run_id] = _Prepared.of(one)
             except Exception:  # a run we cannot even read must not stall the others
                 report.failures += 1
                 log.exception("run.unreadable", run_id=run_id)
@@ -234,6 +242,13 @@ class Processor:
             commit.seen.append(event.id)
             return result.state, True
         return result.state, False
+
+
+class Reading(NamedTuple):
+    """Runs as loaded, not yet applied."""
+
+    batch: Batch
+    limit: int  # inbox entries read per run
 
 
 class Pass(NamedTuple):

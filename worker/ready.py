@@ -5,10 +5,10 @@ them, drains it, and claims again until none are left, so one wake-up job carrie
 events as arrived while it worked: RQ's cost is paid per turn, not per event. When runs are
 left after a claim and no wake-up job is queued, it enqueues one, so idle workers join in.
 
-One claim's commits are written while the next claim is applied (a second thread waits for
-Redis, the GIL is free meanwhile): the worker does not sit idle while Redis runs the scripts.
-A run in both claims (new events made it ready again) simply loses one compare-and-set and is
-drained again.
+Redis and the worker take turns as little as they can: the next claim is read first, then the
+previous claim's commits are sent (a second thread waits for their answers, the GIL free
+meanwhile), and the next claim is applied while Redis runs those commits. A run in both claims
+(new events made it ready again) simply loses one compare-and-set and is drained again.
 """
 
 import time
@@ -25,28 +25,27 @@ InFlight = tuple[Pass, "Future[list[bool]]"]
 
 def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_SECONDS) -> BatchReport:
     """Claim and drain ready runs until none are left or `seconds` have passed."""
+    processor, store = runtime.processor, runtime.store
     report = BatchReport()
     deadline = time.monotonic() + seconds
     consume = wake_consumed
-    in_flight: InFlight | None = None
+    planned: Pass | None = None  # applied, its commits not yet sent
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
         while True:
-            claim = runtime.store.claim_ready(CLAIM_RUNS, wake_consumed=consume)
+            claim = store.claim_ready(CLAIM_RUNS, wake_consumed=consume) if time.monotonic() < deadline else None
             consume = False
-            if claim.wake_wanted:
+            if claim is not None and claim.wake_wanted:
                 runtime.publisher.wake()
-            planned = runtime.processor.plan(list(claim.runs), report) if claim.runs else None
+            reading = processor.read(list(claim.runs)) if claim is not None and claim.runs else None
+            in_flight = (planned, committer.submit(store.commit, planned.commits)) if planned is not None else None
+            planned = processor.apply(reading, report) if reading is not None else None
             if in_flight is not None:
                 _settle(runtime, in_flight, report)
-                in_flight = None
             if planned is None:
-                return report
-            in_flight = (planned, committer.submit(runtime.store.commit, planned.commits))
-            if time.monotonic() > deadline:
-                _settle(runtime, in_flight, report)
-                if runtime.store.claim_ready(0, wake_consumed=False).wake_wanted:  # what is left gets a job
-                    runtime.publisher.wake()
-                return report
+                break
+    if claim is None and store.claim_ready(0, wake_consumed=False).wake_wanted:  # out of time: the rest gets a job
+        runtime.publisher.wake()
+    return report
 
 
 def _settle(runtime: Runtime, in_flight: InFlight, report: BatchReport) -> None:
