@@ -24,17 +24,26 @@ class _Frozen(BaseModel):
 
 M = TypeVar("M", bound=_Frozen)
 _set = object.__setattr__
+_new = object.__new__
 
 
 def trusted(cls: type[M], fields: dict[str, Any]) -> M:
     """`cls(**fields)` without validation, for objects the apply path builds from parts that are
-    already valid (every field given). What `model_construct` does, without its generic work."""
-    made = cls.__new__(cls)
+    already valid, every field given. What `model_construct` does, without its generic work.
+
+    Every such object shares its class's one set of field names as its "fields set": it is only
+    ever read (pydantic's model_copy copies it before adding to it; `evolve` makes a new one)."""
+    made = _new(cls)
     _set(made, "__dict__", fields)
     _set(made, "__pydantic_extra__", None)
-    _set(made, "__pydantic_fields_set__", set(fields))
+    _set(made, "__pydantic_fields_set__", _all_fields(cls))
     _set(made, "__pydantic_private__", None)
     return made
+
+
+@cache
+def _all_fields(cls: type[BaseModel]) -> set[str]:
+    return set(cls.model_fields)
 
 
 def fresh(cls: type[M], given: dict[str, Any]) -> M:
@@ -76,11 +85,11 @@ def evolve(model: M, update: dict[str, Any]) -> M:
     and no private attributes, so a copy is a merged `__dict__`. The apply path makes one or two
     per event, and pydantic's generic copy costs several times more. Like model_copy, the update
     is trusted: it comes from validated events and the lifecycle's own rules."""
-    cls = type(model)
-    copied = cls.__new__(cls)
+    copied = _new(type(model))
     _set(copied, "__dict__", {**model.__dict__, **update})
     _set(copied, "__pydantic_extra__", None)
-    _set(copied, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
+    named = model.__pydantic_fields_set__
+    _set(copied, "__pydantic_fields_set__", named if update.keys() <= named else named | update.keys())
     _set(copied, "__pydantic_private__", None)
     return copied
 

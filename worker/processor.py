@@ -177,7 +177,15 @@ class Processor:
         return self._by_account
 
     def _drain_run(self, run_id: str, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:
-        commit = Commit(run_id, ready.loaded.version, consumed=len(ready.queued))
+        loaded = ready.loaded
+        commit = Commit(
+            run_id,
+            loaded.version,
+            consumed=len(ready.queued),
+            now=now,
+            had_document=loaded.document is not None,
+            had_held=loaded.held_json is not None,
+        )
         state = ready.state
         applied = state.last_sequence if isinstance(state, RunState) else 0
         arrivals = [Arrival(q.event.sequence if q.event else None, q.raw) for q in ready.queued]

@@ -77,6 +77,9 @@ class Commit:
     run_id: str
     expected_version: int
     consumed: int  # inbox entries applied (from its head)
+    now: int  # the drain's time (ms, Redis TIME when it loaded the run)
+    had_document: bool = False  # as loaded: the compare-and-set vouches it is still so
+    had_held: bool = False
     state: RunState | None = None  # None: the document is unchanged
     history: list[Transition] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
@@ -231,6 +234,8 @@ class Store:
             b"\n".join(t.to_json() for t in commit.history),  # compact JSON holds no raw newline
             orjson.dumps(commit.seen) if commit.seen else "",
             orjson.dumps(commit.counters) if commit.counters else "",
+            ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
+            commit.now,
             *commit.rejected,
             *outbox,
         ]

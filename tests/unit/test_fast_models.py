@@ -75,3 +75,11 @@ def test_transition_to_json_is_model_dump_json(note: str | None, before: str | N
         note=note,
     )
     assert t.to_json() == t.model_dump_json(by_alias=True, exclude_defaults=True).encode()
+
+
+def test_copying_a_trusted_object_never_changes_the_fields_set_its_class_shares() -> None:
+    parts = {"run": RUN, "steps": {}, "version": 0, "history_len": 0, "last_sequence": 0}
+    first = trusted(RunState, dict(parts))
+    first.model_copy(update={"version": 3})
+    evolve(first, {"last_sequence": 2})
+    assert trusted(RunState, dict(parts)).model_fields_set == set(RunState.model_fields)

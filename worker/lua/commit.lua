@@ -11,19 +11,21 @@
 --       11 next due ms ('': none), 12 recover-after ms, 13 retention seconds,
 --       14 the history entries, one JSON object a line ('': none), 15 the seen ids as a JSON
 --       array ('': none), 16 the counters as a JSON object {field: increment} ('': none),
+--       17 what the drain read: 'D' a document, 'H' a held buffer (the version vouches that
+--       both are as read), 18 the drain's time (ms, Redis TIME when it loaded the run),
 --       then the rejected records, and (key, timer member, record) triples of the webhook
---       deliveries: the outbox. (Few arguments: packing them costs the worker per argument.)
+--       deliveries: the outbox.
+-- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
   return -1
 end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local had_document = string.find(ARGV[17], 'D', 1, true) ~= nil
+local had_held = string.find(ARGV[17], 'H', 1, true) ~= nil
+local now = tonumber(ARGV[18])
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 17
+local at = 19
 local function take(n)
   local first = at
   at = at + n
@@ -34,26 +36,22 @@ end
 -- Versions come from one counter, so none is ever reused: a run whose keys expired and
 -- came back cannot meet a stale writer's old version again.
 local next_version = redis.call('INCR', KEYS[12])
-local had_document = redis.call('HEXISTS', KEYS[1], 'd') == 1
-redis.call('HSET', KEYS[1], 'v', next_version)
 if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'd', ARGV[2])
+  redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[2])
   if not had_document then
     redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4])
-    redis.call('PERSIST', KEYS[1])
+    if version ~= '0' then
+      redis.call('PERSIST', KEYS[1])  -- it was a version kept alone, with a TTL
+    end
   end
-elseif not had_document then
-  -- no run (yet, or any more): the version counter alone, kept as long as a tombstone
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[13]) * 2000)
-end
--- `command key` with the next n arguments, 500 at a time (Lua's unpack has a stack limit)
-local function each(command, key, n)
-  local first, last = take(n)
-  for i = first, last, 500 do
-    redis.call(command, key, unpack(ARGV, i, math.min(i + 499, last)))
+else
+  redis.call('HSET', KEYS[1], 'v', next_version)
+  if not had_document then
+    -- no run (yet, or any more): the version counter alone, kept as long as a tombstone
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[13]) * 2000)
   end
 end
--- `command key` with every item of a Lua list, 500 at a time
+-- `command key` with every item of a Lua list, 500 at a time (unpack has a stack limit)
 local function all(command, key, items)
   for i = 1, #items, 500 do
     redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
@@ -72,14 +70,14 @@ if ARGV[16] ~= '' then
     redis.call('HINCRBY', KEYS[6], name, increment)
   end
 end
-each('RPUSH', KEYS[7], counts[1])
-local first, last = take(counts[2] * 3)
-if last >= first then
-  local now = now_ms()
-  for i = first, last, 3 do
-    if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
-      redis.call('ZADD', KEYS[11], now, ARGV[i + 1])
-    end
+local first, last = take(counts[1])
+for i = first, last, 500 do
+  redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
+end
+first, last = take(counts[2] * 3)
+for i = first, last, 3 do
+  if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
+    redis.call('ZADD', KEYS[11], now, ARGV[i + 1])
   end
 end
 local consumed = tonumber(ARGV[8])
@@ -87,14 +85,14 @@ if consumed > 0 then
   redis.call('LTRIM', KEYS[8], consumed, -1)
   redis.call('DECRBY', KEYS[14], consumed)
 end
-if ARGV[9] == '' then
-  redis.call('DEL', KEYS[9])
-else
+if ARGV[9] ~= '' then
   redis.call('SET', KEYS[9], ARGV[9])
+elseif had_held then
+  redis.call('DEL', KEYS[9])
 end
 local due = tonumber(ARGV[11])
 if redis.call('LLEN', KEYS[8]) > 0 then
-  local recover = now_ms() + tonumber(ARGV[12])
+  local recover = now + tonumber(ARGV[12])
   if due == nil or recover < due then due = recover end
 end
 if due == nil then
@@ -109,6 +107,6 @@ if retention > 0 and ARGV[2] ~= '' then
   redis.call('EXPIRE', KEYS[3], retention)
   redis.call('SET', KEYS[4], ARGV[6], 'EX', retention * 2)
   -- the sweep takes the run out of the runs index once its keys are gone
-  redis.call('ZADD', KEYS[13], now_ms() + retention * 1000, ARGV[4])
+  redis.call('ZADD', KEYS[13], now + retention * 1000, ARGV[4])
 end
 return next_version
