@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 from redis import Redis
 
-from benchmarks.common import PIN, percentile, pinned, run_events
+from benchmarks.common import PIN, percentile, pinned, run_events, runstate_env
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -54,8 +54,7 @@ def measure(redis_url: str, rate: float, seconds: float, folder: Path) -> dict[s
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     redis.config_set("notify-keyspace-events", "Kh")
-    env = {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "warning"}
-    worker = subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env)
+    worker = subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=runstate_env(redis_url))
     seen_file = folder / "seen.json"
     observer = subprocess.Popen(
         pinned(0, [sys.executable, "-c", _OBSERVE, redis_url, str(seen_file), str(seconds + 8)]),

@@ -29,7 +29,7 @@ Environment:
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
   PORT                              serve: the port when --port is not given (8000)
-  RUNSTATE_BATCH_SIZE               events per queued job (default 500)
+  RUNSTATE_BATCH_SIZE               events one publish script writes (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
 
