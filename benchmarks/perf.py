@@ -63,14 +63,10 @@ def preload(redis_url: str, folder: Path, runs: int) -> None:
         burst(redis_url, folder, min(20_000, runs - start), 2, flush=False)
 
 
-def _alternate(first: Callable[[], float], second: Callable[[], float], repeat: int) -> tuple[list[float], list[float]]:
-    pairs = [(first(), second()) for _ in range(repeat)]
-    return [a for a, _ in pairs], [b for _, b in pairs]
-
-
-def _median(measure: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
-    values = [measure() for _ in range(repeat)]
-    return statistics.median(values), values
+def _in_turn(measures: list[Callable[[], float]], repeat: int) -> list[list[float]]:
+    """Each measure `repeat` times, one of each in turn; the figures of each measure."""
+    rounds = [[measure() for measure in measures] for _ in range(repeat)]
+    return [list(column) for column in zip(*rounds, strict=True)]
 
 
 def _row(name: str, value: str, note: str = "") -> None:
@@ -88,28 +84,44 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
     n = len(lines)
     with tempfile.TemporaryDirectory() as name, redis_server() as url, redis_server() as full:
         folder = Path(name)
-        # figures compared with each other are measured in turn, so the machine's drift hits both
-        ones, twos = _alternate(lambda: burst(url, folder, runs, 1), lambda: burst(url, folder, runs, 2), repeat)
+        # figures compared with each other are measured in turn, so the machine's drift hits all alike
+        ones, twos, ceilings, naives = _in_turn(
+            [
+                lambda: burst(url, folder, runs, 1),
+                lambda: burst(url, folder, runs, 2),
+                lambda: baselines.rq_noop(url, 2000),
+                lambda: baselines.naive(url, lines[:2000]),
+            ],
+            repeat,
+        )
         one, two = statistics.median(ones), statistics.median(twos)
-        ceiling, _ = _median(lambda: baselines.rq_noop(url, 2000), repeat)
-        naive, _ = _median(lambda: baselines.naive(url, lines[:2000]), repeat)
+        ceiling, naive = statistics.median(ceilings), statistics.median(naives)
         waits = latency.measure(url, rate, seconds, folder)
         sizes = memory.measure(url)
         preload(url, folder, 1000)
         preload(full, folder, stored)
-        smalls, larges = _alternate(
-            lambda: burst(url, folder, runs, 1, flush=False), lambda: burst(full, folder, runs, 1, flush=False), repeat
+        smalls, larges = _in_turn(
+            [lambda: burst(url, folder, runs, 1, flush=False), lambda: burst(full, folder, runs, 1, flush=False)],
+            repeat,
         )
         small, large = statistics.median(smalls), statistics.median(larges)
-    click.echo(f"{n:,} events ({runs:,} runs x 10), medians of {repeat}; Redis on CPU 0, worker 1 on CPU 1")
-    _row("one worker, end to end", f"{one:,.0f} events/s", "all: " + ", ".join(f"{x:,.0f}" for x in ones))
+    click.echo(f"{n:,} events ({runs:,} runs x 10), medians of {repeat}; ratios: medians of ratios in turn")
+    _row("one worker, end to end", f"{one:,.0f} events/s", f"all: {_all(ones)}")
     _row(
         "two workers, end to end",
         f"{two:,.0f} events/s",
-        f"{two / one:.2f}x one; all: {', '.join(f'{x:,.0f}' for x in twos)}",
+        f"{_ratio(twos, ones):.2f}x one; all: {_all(twos)}",
     )
-    _row("RQ no-op job per event (SimpleWorker, JSON)", f"{ceiling:,.0f} jobs/s", f"runstate: {one / ceiling:.1f}x")
-    _row("naive: RQ job + new Machine + HGETALL/HSET", f"{naive:,.0f} events/s", f"runstate: {one / naive:.1f}x")
+    _row(
+        "RQ no-op job per event (SimpleWorker, JSON)",
+        f"{ceiling:,.0f} jobs/s",
+        f"one worker: {_ratio(ones, ceilings):.1f}x",
+    )
+    _row(
+        "naive: RQ job + new Machine + HGETALL/HSET",
+        f"{naive:,.0f} events/s",
+        f"one worker: {_ratio(ones, naives):.1f}x",
+    )
     _row(
         f"publish -> applied at {rate:,.0f} events/s offered",
         f"p50 {waits['p50_ms']:.1f} ms",
@@ -126,8 +138,13 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
     _row(
         f"one worker, {stored:,} runs stored",
         f"{large:,.0f} events/s",
-        f"{large / small:.2f}x the 1,000 figure; all: {_all(larges)}",
+        f"{_ratio(larges, smalls):.2f}x the 1,000 figure; all: {_all(larges)}",
     )
+
+
+def _ratio(these: list[float], those: list[float]) -> float:
+    """The median of the ratios of figures measured in turn: the machine's drift cancels out."""
+    return statistics.median(a / b for a, b in zip(these, those, strict=True))
 
 
 def _all(values: list[float]) -> str:

@@ -1,11 +1,15 @@
 """The HTTP API with FastAPI's TestClient, against the test redis-server: tenancy and error codes."""
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from worker.api import create_app
+from worker.api_errors import ApiError
+from worker.api_events import _body
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -130,3 +134,21 @@ def test_runs_list_pages_with_after_within_the_tokens_account(api: TestClient, r
     assert ([r["id"] for r in rest["data"]], rest["has_more"]) == (["r2"], False)
     assert (theirs.status_code, theirs.json()["error"]["code"]) == (400, "INVALID_INPUT")
     assert theirs.json() == api.get("/v1/runs", params={"after": "rb"}, headers=A).json()
+
+
+def test_a_chunked_body_over_one_mebibyte_is_refused_with_413(api: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield from (b"x" * 65_536 for _ in range(20))  # 1.25 MiB, no content-length
+
+    answer = api.post("/v1/events", content=chunks(), headers={**A, "content-type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "INVALID_INPUT")
+
+
+def test_a_client_that_goes_away_mid_upload_is_answered_400_not_logged_as_a_crash() -> None:
+    async def gone() -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, gone)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(_body(request))
+    assert (refused.value.status_code, refused.value.code) == (400, "INVALID_INPUT")
