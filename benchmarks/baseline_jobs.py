@@ -32,7 +32,7 @@ def naive(event: dict[str, Any]) -> None:
     key = f"naive:{event['run_id']}:{event.get('step_id', '')}"
     stored = redis.hgetall(key)
     model = _Object()
-    initial = stored[b"status"].decode() if stored else lifecycle.initial.value
+    initial = str(stored[b"status"], "utf-8") if stored else lifecycle.initial.value  # type: ignore[arg-type]
     Machine(model=model, **{**lifecycle.machine_arguments(), "initial": initial})
     if stored and event_type.trigger is not None:
         try:

@@ -17,7 +17,7 @@ import click
 import orjson
 from redis import Redis
 
-from benchmarks.common import percentile, pinned, redis_server
+from benchmarks.common import percentile, pinned, redis_server, runstate_env
 from statemachine.models import Transition
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -31,7 +31,7 @@ def main(count: int, span: float, workers: int) -> None:
     with redis_server() as url:
         os.environ["REDIS_URL"] = url
         runtime = Runtime.connect(Settings())
-        env = {**os.environ, "RUNSTATE_LOG_LEVEL": "warning"}
+        env = runstate_env(url)
         procs = [
             subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env) for _ in range(workers)
         ]
@@ -77,7 +77,8 @@ def main(count: int, span: float, workers: int) -> None:
     click.echo(f"deadlines: {count} over {span:g} s, {workers} workers (taskset: {'yes' if pinned(1, []) else 'no'})")
     if lags:
         click.echo(
-            f"lag due -> applied: p50 {percentile(lags, 0.5)} ms, p99 {percentile(lags, 0.99)} ms, "
+            f"lag due -> applied: p50 {percentile([float(x) for x in lags], 0.5):.0f} ms, "
+            f"p99 {percentile([float(x) for x in lags], 0.99):.0f} ms, "
             f"max {max(lags)} ms, mean {statistics.mean(lags):.0f} ms"
         )
     click.echo(f"early: {early}, missed: {missed}, twice: {twice}")

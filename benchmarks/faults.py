@@ -24,7 +24,8 @@ import orjson
 from benchmarks.common import percentile, pinned, redis_server
 from statemachine.apply import Incoming, apply_event
 from statemachine.events import parse_event
-from worker import keys
+from statemachine.models import RunState, Tombstone
+from worker import keys, reads
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -40,12 +41,14 @@ def _events(run: str) -> list[dict[str, object]]:
 
 
 def _expected(events: list[dict[str, object]]) -> str:
-    state, seen = None, set()
+    state: RunState | Tombstone | None = None
+    seen: set[str] = set()
     for raw in events:
         result = apply_event(state, Incoming(parse_event(orjson.dumps(raw))), now=0, seen=seen)
         seen.add(str(raw["id"]))
         state = result.state
-    return state.run.model_dump_json() + "".join(s.model_dump_json() for s in state.steps.values())  # type: ignore[union-attr]
+    assert isinstance(state, RunState)
+    return state.run.model_dump_json() + "".join(s.model_dump_json() for s in state.steps.values())
 
 
 @click.command()
@@ -60,7 +63,10 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
     with redis_server() as url:
         env["REDIS_URL"] = os.environ["REDIS_URL"] = url
         runtime = Runtime.connect(Settings())
-        spawn = lambda: subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env)  # noqa: E731
+
+        def spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env)
+
         alive = [spawn() for _ in range(workers)]
         recoveries: list[float] = []
         watchers: list[threading.Thread] = []
@@ -93,7 +99,7 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
         for proc in alive:
             proc.terminate()
             proc.wait(timeout=60)
-        stats = runtime.store.stats()
+        stats = reads.stats(runtime.store)
         wrong = 0
         for run_id, events in scripts.items():
             state = runtime.store.get(run_id)
@@ -104,10 +110,9 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
             )
             wrong += got != _expected(events)
     total = sum(len(e) for e in scripts.values())
-    applied = stats.get("run.applied", 0) + stats.get("step.applied", 0)
-    duplicates = stats.get("run.duplicate", 0) + stats.get("step.duplicate", 0)
+    applied, duplicates = stats["applied"], stats["duplicate"]
     click.echo(f"events: {total} distinct, each published twice ({2 * total}); runs: {runs}; workers: {workers}")
-    click.echo(f"kills (SIGKILL): {len(watchers)}; counters: {stats}")
+    click.echo(f"kills (SIGKILL): {len(watchers)}; counters: {stats['by_type']}")
     click.echo(f"lost: {total - applied}; applied twice: {max(0, applied - total)}; duplicates seen: {duplicates}")
     click.echo(f"runs differing from one uninterrupted pass: {wrong}")
     if recoveries:

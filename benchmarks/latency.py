@@ -42,7 +42,7 @@ def _schedule(events: int) -> list[bytes]:
     """Events in publish order: waves of WAVE runs, one event of each run in turn."""
     runs = events // 10
     by_run = run_events(runs)  # 10 events per run, run after run
-    ordered = []
+    ordered: list[bytes] = []
     for wave in range(0, runs, WAVE):
         members = range(wave, min(runs, wave + WAVE))
         for k in range(10):

@@ -28,8 +28,8 @@ def _used(redis: Redis) -> int:
 def _fill(redis_url: str, runs: int, **env: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         events = write_events(Path(folder) / "events.jsonl", run_events(runs))
-        runstate(["publish", str(events)], redis_url, **env)
-        runstate(["worker", "--burst"], redis_url, **env)
+        runstate(["publish", str(events)], redis_url, 1, **env)
+        runstate(["worker", "--burst"], redis_url, 1, **env)
 
 
 def measure(redis_url: str, runs: int = 1000) -> dict[str, float]:

@@ -33,13 +33,18 @@ from redis import Redis
 
 from benchmarks import baselines, latency, memory
 from benchmarks.common import pinned, redis_server, run_events, runstate, runstate_env, write_events
+from worker.subscriptions import Subscription, Subscriptions
 
 
-def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool = True) -> float:
+def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool = True, hooked: bool = False) -> float:
     """events/s of `workers` burst workers started together over `runs` new runs of 10 events,
-    published first."""
+    published first. `hooked`: a webhook subscription wants every transition, so each commit also
+    writes a delivery per transition into the outbox (no delivery process runs meanwhile)."""
+    redis = Redis.from_url(redis_url)
     if flush:
-        Redis.from_url(redis_url).flushdb()
+        redis.flushdb()
+    if hooked:
+        Subscriptions(redis).save(Subscription(account="default", url="https://hooks.example.com/runstate"))
     global _bursts
     _bursts += 1
     lines = run_events(runs, prefix=f"b{_bursts}")  # new run ids every time, even without a flush
@@ -85,10 +90,11 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
     with tempfile.TemporaryDirectory() as name, redis_server() as url, redis_server() as full:
         folder = Path(name)
         # figures compared with each other are measured in turn, so the machine's drift hits all alike
-        ones, twos, ceilings, naives = _in_turn(
+        ones, twos, hooks, ceilings, naives = _in_turn(
             [
                 lambda: burst(url, folder, runs, 1),
                 lambda: burst(url, folder, runs, 2),
+                lambda: burst(url, folder, runs, 1, hooked=True),
                 lambda: baselines.rq_noop(url, 2000),
                 lambda: baselines.naive(url, lines[:2000]),
             ],
@@ -111,6 +117,11 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
         "two workers, end to end",
         f"{two:,.0f} events/s",
         f"{_ratio(twos, ones):.2f}x one; all: {_all(twos)}",
+    )
+    _row(
+        "one worker, a webhook delivery per transition too",
+        f"{statistics.median(hooks):,.0f} events/s",
+        f"{_ratio(hooks, ones):.2f}x without; all: {_all(hooks)}",
     )
     _row(
         "RQ no-op job per event (SimpleWorker, JSON)",

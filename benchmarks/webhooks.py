@@ -18,7 +18,8 @@ import time
 import click
 import orjson
 
-from benchmarks.common import percentile, pinned, redis_server
+from benchmarks.common import percentile, pinned, redis_server, runstate_env
+from statemachine.webhooks import delivery_id
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.subscriptions import Subscription, Subscriptions
@@ -56,14 +57,14 @@ async def _serve(arrivals: Arrivals, ready: threading.Event, port_box: list[int]
 
 
 def start_receiver() -> tuple[Arrivals, int]:
-    arrivals, ready, port_box = Arrivals(), threading.Event(), []
+    arrivals, ready, port_box = Arrivals(), threading.Event(), list[int]()
     threading.Thread(target=lambda: asyncio.run(_serve(arrivals, ready, port_box)), daemon=True).start()
     ready.wait(10)
     return arrivals, port_box[0]
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RUNSTATE_LOG_LEVEL": "warning", "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1"}
+    env = runstate_env(os.environ["REDIS_URL"], RUNSTATE_WEBHOOK_ALLOW_PRIVATE="1")
     return subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", *args]), env=env)
 
 
@@ -110,12 +111,13 @@ def main(deliveries: int, rate: int, seconds: int) -> None:
                 proc.terminate()
                 proc.wait(timeout=60)
         latencies = []
+        subscription = next(iter(Subscriptions(runtime.redis).all()))
         for n in range(total):
-            history = runtime.store.history(f"l{n}")
-            if not history:
+            history, state = runtime.store.history(f"l{n}"), runtime.store.get(f"l{n}")
+            if not history or state is None:
                 continue
             first = history[0]
-            sent = arrivals.at.get(f"msg_{next(iter(Subscriptions(runtime.redis).all())).id}_l{n}_1")
+            sent = arrivals.at.get(delivery_id(subscription.id, first, state.run.created_at))
             if sent is not None:
                 latencies.append(sent - first.applied_at / 1000)
     click.echo(f"throughput: {delivered}/{deliveries} delivered, {throughput:,.0f} deliveries/s (one process)")

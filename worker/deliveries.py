@@ -59,6 +59,23 @@ class Delivery(BaseModel):
             created_at=now,
         )
 
+    @staticmethod
+    def new_json(delivery_id: str, subscription: Subscription, body: str, now: int) -> bytes:
+        """`new(...).to_json()` as orjson makes it: the commit writes one per transition and
+        subscription, so the hot path skips building the model (a test holds the two equal)."""
+        record: dict[str, object] = {
+            "id": delivery_id,
+            "subscription_id": subscription.id,
+            "account": subscription.account,
+            "payload": body,
+            "state": DeliveryState.PENDING,
+            "attempts": [],
+            "reason": None,
+            "created_at": now,
+            "replayed_after": 0,
+        }
+        return orjson.dumps(record)
+
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
 

@@ -302,15 +302,17 @@ def outbox(commit: Commit, subscribers: dict[str, list[Subscription]], now: int)
     written by the same commit as the change itself."""
     if commit.state is None or not commit.history:
         return []
+    wanted = subscribers.get(commit.state.run.account_id)
+    if not wanted:
+        return []
+    created = commit.state.run.created_at
+    changes = [(t, orjson.dumps(payload(t)).decode()) for t in commit.history if is_status_change(t)]
     deliveries = []
-    for subscription in subscribers.get(commit.state.run.account_id, []):
-        for transition in commit.history:
-            if is_status_change(transition) and matches(subscription.events, transition.object, transition.to):
-                created = commit.state.run.created_at
-                record = Delivery.new(
-                    delivery_id(subscription.id, transition, created), subscription, payload(transition), now
-                )
-                deliveries.append((record.id, record.to_json()))
+    for subscription in wanted:
+        for transition, body in changes:  # the body is the same bytes for every subscription
+            if matches(subscription.events, transition.object, transition.to):
+                d_id = delivery_id(subscription.id, transition, created)
+                deliveries.append((d_id, Delivery.new_json(d_id, subscription, body, now)))
     return deliveries
 
 

@@ -1,0 +1,33 @@
+"""The outbox's fast record is the Delivery model's own JSON, field for field."""
+
+import orjson
+
+from statemachine.models import Transition
+from statemachine.status import ObjectKind, Origin
+from statemachine.webhooks import delivery_id, payload
+from worker.deliveries import Delivery
+from worker.subscriptions import Subscription
+
+
+def test_new_json_is_the_models_json_and_reads_back_as_a_pending_delivery() -> None:
+    subscription = Subscription(account="acct_1", url="https://hooks.example.com/x", events=["run.*"])
+    transition = Transition(
+        n=3,
+        object=ObjectKind.RUN,
+        id="r1",
+        run_id="r1",
+        from_="running",
+        to="completed",
+        event_id="e3",
+        event_type="run.completed",
+        origin=Origin.EVENT,
+        at=1_764_064_807_000,
+        applied_at=1_764_064_807_012,
+    )
+    body = payload(transition)
+    d_id = delivery_id(subscription.id, transition, 1_764_064_800_000)
+
+    fast = Delivery.new_json(d_id, subscription, orjson.dumps(body).decode(), 1_764_064_807_020)
+
+    assert fast == Delivery.new(d_id, subscription, body, 1_764_064_807_020).to_json()
+    assert Delivery.model_validate_json(fast).payload == orjson.dumps(body).decode()
