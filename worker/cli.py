@@ -64,8 +64,9 @@ def publish(files: tuple[str, ...]) -> None:
 @click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's Worker) instead of working in-process.")
 def worker(burst: bool, fork: bool) -> None:
     """Run a worker on runstate's queue: apply queued events to runs and steps."""
-    from worker.service import run_worker
+    from worker.service import run_worker, tune_garbage_collector
 
+    tune_garbage_collector()
     run_worker(runtime_from_env(log_level="info"), burst=burst, fork=fork)
 
 

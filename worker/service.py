@@ -19,14 +19,14 @@ GC_THRESHOLD = 20_000  # allocations between young collections (Python's default
 
 def tune_garbage_collector() -> None:
     """A drain allocates many short-lived objects and almost no cycles: collect the young
-    generation less often, and keep what was imported out of every full collection."""
+    generation less often, and keep what was imported out of every full collection. For a
+    worker process only (it changes the whole process), so `runstate worker` calls it."""
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "info") -> None:
     """Work until stopped (SIGTERM finishes the current job first), or with `burst` until no work is left."""
-    tune_garbage_collector()
     jobs.bind(runtime)
     if not runtime.embedded:
         warn_at_start(runtime.redis)

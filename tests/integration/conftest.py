@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from pytest_redis import factories
@@ -25,9 +25,11 @@ def redis_url(redis_server: object, redis_client: Redis) -> str:
 
 
 @pytest.fixture
-def runtime(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def runtime(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    return Runtime.connect(Settings())
+    made = Runtime.connect(Settings())
+    yield made
+    made.redis.close()  # every pooled connection, whichever thread opened it
 
 
 def cli_env(redis_url: str, **extra: str) -> dict[str, str]:
