@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from statemachine.events import EventType
 from statemachine.status import Outcome
 from worker import keys
-from worker.delivery import WEBHOOK_COUNTER
+from worker.deliveries import WEBHOOK_COUNTER
 from worker.metrics import APPLY_LATENCY, LATENCY_BUCKETS, TIMER_LAG
 from worker.queueing import make_queue
 from worker.runtime import Runtime

@@ -6,6 +6,7 @@ deliveries exist together or not at all. Its `id` is the `webhook-id` of every a
 
 from collections.abc import Iterator
 from enum import StrEnum
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -80,6 +81,15 @@ class Delivery(BaseModel):
         return self.model_dump_json().encode()
 
 
+WEBHOOK_COUNTER = "webhook:"  # prefix of the attempt counters in keys.STATS ("webhook:delivered", ...)
+
+
+def _count(pipe: Any, attempt: str | None) -> None:
+    """An attempt's outcome (`delivered`, `failed`, `gone`), for /metrics, written with its result."""
+    if attempt is not None:
+        pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{attempt}", 1)
+
+
 class Deliveries:
     def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
@@ -89,15 +99,25 @@ class Deliveries:
         raw = self.redis.get(keys.delivery(delivery_id))
         return None if raw is None else Delivery.model_validate_json(raw)
 
-    def retry_at(self, delivery: Delivery, due: int) -> None:
+    def get_many(self, delivery_ids: list[str]) -> list[Delivery | None]:
+        """Several deliveries in one round trip, in order; None where one is gone."""
+        if not delivery_ids:
+            return []
+        raws = self.redis.mget([keys.delivery(d) for d in delivery_ids])
+        return [None if raw is None else Delivery.model_validate_json(raw) for raw in raws]
+
+    def retry_at(self, delivery: Delivery, due: int, attempt: str | None = None) -> None:
+        """Another attempt at `due`; `attempt`: the outcome of the one just made, counted with it."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.delivery(delivery.id), delivery.to_json())
             pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery.id): due})
+            _count(pipe, attempt)
             pipe.execute()
 
-    def finish(self, delivery: Delivery) -> None:
+    def finish(self, delivery: Delivery, attempt: str | None = None) -> None:
         """Delivered, dead or dropped: no more attempts; the dead are listed for replay."""
         with self.redis.pipeline(transaction=True) as pipe:
+            _count(pipe, attempt)
             pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery.id))
             if delivery.state is DeliveryState.DEAD:
                 pipe.set(keys.delivery(delivery.id), delivery.to_json())

@@ -25,7 +25,6 @@ from worker.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.webhooks")
 
-WEBHOOK_COUNTER = "webhook:"  # prefix of the attempt counters in keys.STATS
 POLL_INTERVAL = 0.1  # seconds between claims when nothing was due
 JITTER = 0.1  # each retry delay is stretched or shrunk by up to this share
 
@@ -45,9 +44,13 @@ class Deliverer:
         while not stop.is_set():
             # claim only what can start now: a claimed delivery's lease runs from its claim
             free = self.settings.webhook_concurrency - len(self.tasks)
-            members = self.store.claim_due(limit=free, lease_ms=lease_ms, timers=keys.WEBHOOK_TIMERS) if free else []
-            for member in members:
-                task = asyncio.create_task(self._send(member.removeprefix(keys.delivery_timer(""))))
+            now, due = self.store.claim_due_at(free, lease_ms, keys.WEBHOOK_TIMERS) if free else (0, [])
+            members = [member for member, _ in due]
+            # what every claimed attempt needs, read at once: the records, the subscriptions
+            ids = [member.removeprefix(keys.delivery_timer("")) for member in members]
+            subscriptions = self.subscriptions.as_of(self.subscriptions.version()) if ids else {}
+            for delivery_id, delivery in zip(ids, self.deliveries.get_many(ids), strict=True):
+                task = asyncio.create_task(self._send(delivery_id, delivery, subscriptions, now))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             if not members:
@@ -58,18 +61,23 @@ class Deliverer:
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    async def _send(self, delivery_id: str) -> None:
+    async def _send(
+        self, delivery_id: str, delivery: Delivery | None, subscriptions: dict[str, Subscription], now: int
+    ) -> None:
         try:
-            await self.attempt(delivery_id)
+            await self.attempt(delivery_id, delivery, subscriptions, now)
         except Exception:  # one delivery's bug must not stop the others; its lease brings it back
             log.exception("webhook.attempt_crashed", delivery_id=delivery_id)
 
-    async def attempt(self, delivery_id: str) -> None:
-        delivery = self.deliveries.get(delivery_id)
+    async def attempt(
+        self, delivery_id: str, delivery: Delivery | None, subscriptions: dict[str, Subscription], now: int
+    ) -> None:
+        """One attempt at a claimed delivery (as read at its claim, with the subscriptions then and
+        the claim's Redis time)."""
         if delivery is None or delivery.state is not DeliveryState.PENDING:
             self.store.redis.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery_id))
             return
-        subscription = self.subscriptions.get(delivery.subscription_id)
+        subscription = subscriptions.get(delivery.subscription_id)
         if subscription is None:
             self._finish(delivery, DeliveryState.DROPPED, "subscription removed")
             return
@@ -77,7 +85,6 @@ class Deliverer:
             self._finish(delivery, DeliveryState.DEAD, f"subscription disabled: {subscription.disabled_reason}")
             return
         started = time.monotonic()
-        now = self.store.now_ms()
         try:  # the whole attempt, name lookup included, within the timeout (the lease is longer)
             async with asyncio.timeout(self.settings.webhook_timeout):
                 status, error = await self._post(subscription, delivery)
@@ -94,21 +101,14 @@ class Deliverer:
             attempt=len(delivery.attempts),
         )
         if status is not None and 200 <= status < 300:
-            self._count("delivered")
             self._succeeded(subscription)
-            self._finish(delivery, DeliveryState.DELIVERED, None)
+            self._finish(delivery, DeliveryState.DELIVERED, None, attempt="delivered")
         elif status == 410:
-            self._count("gone")
             self._disable(subscription, "the endpoint answered 410 Gone")
-            self._finish(delivery, DeliveryState.DEAD, "410 Gone: subscription disabled")
+            self._finish(delivery, DeliveryState.DEAD, "410 Gone: subscription disabled", attempt="gone")
         else:
-            self._count("failed")
             self._failed(subscription, now)
             self._retry_or_bury(delivery, now)
-
-    def _count(self, outcome: str) -> None:
-        """Attempts by outcome, for /metrics (`runstate_webhook_attempts_total`)."""
-        self.store.redis.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{outcome}", 1)
 
     async def _post(self, subscription: Subscription, delivery: Delivery) -> tuple[int | None, str | None]:
         try:
@@ -138,13 +138,14 @@ class Deliverer:
         schedule = self.settings.retry_schedule()  # read at send time
         done = delivery.attempts_since_replay  # the first attempt is immediate; then one retry per delay
         if done > len(schedule):
-            self._finish(delivery, DeliveryState.DEAD, f"no success in {done} attempts")
+            self._finish(delivery, DeliveryState.DEAD, f"no success in {done} attempts", attempt="failed")
             return
         delay = schedule[done - 1] * random.uniform(1 - JITTER, 1 + JITTER)
-        self.deliveries.retry_at(delivery, now + int(delay * 1000))
+        self.deliveries.retry_at(delivery, now + int(delay * 1000), attempt="failed")
 
-    def _finish(self, delivery: Delivery, state: DeliveryState, reason: str | None) -> None:
-        self.deliveries.finish(delivery.model_copy(update={"state": state, "reason": reason}))
+    def _finish(self, delivery: Delivery, state: DeliveryState, reason: str | None, attempt: str | None = None) -> None:
+        """No more attempts; `attempt`: the outcome of the one just made, counted with it."""
+        self.deliveries.finish(delivery.model_copy(update={"state": state, "reason": reason}), attempt)
         if state is DeliveryState.DEAD:
             log.warning("webhook.dead", delivery_id=delivery.id, reason=reason)
 

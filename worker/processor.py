@@ -107,7 +107,7 @@ class Processor:
         self.subscriptions = subscriptions or Subscriptions(store.redis)
         self.recorder = recorder or Recorder()
         self._by_account: dict[str, list[Subscription]] = {}
-        self._subscribers_read: tuple[int, bool] = (0, False)  # (version, read at all)
+        self._grouped_from: dict[str, Subscription] | None = None
 
     def drain(self, run_ids: list[str]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
@@ -168,12 +168,13 @@ class Processor:
 
     def _subscribers(self, version: int) -> dict[str, list[Subscription]]:
         """Enabled subscriptions by account, as of this pass: read again only when they changed."""
-        if self._subscribers_read != (version, True):
+        by_id = self.subscriptions.as_of(version)
+        if by_id is not self._grouped_from:
             by_account: dict[str, list[Subscription]] = {}
-            for subscription in self.subscriptions.all():
+            for subscription in by_id.values():
                 if subscription.enabled:
                     by_account.setdefault(subscription.account, []).append(subscription)
-            self._by_account, self._subscribers_read = by_account, (version, True)
+            self._by_account, self._grouped_from = by_account, by_id
         return self._by_account
 
     def _drain_run(self, run_id: str, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:

@@ -101,6 +101,8 @@ def new_subscription(
 class Subscriptions:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._by_id: dict[str, Subscription] = {}
+        self._read: tuple[int, bool] = (0, False)  # (version, read at all)
 
     def save(self, subscription: Subscription) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
@@ -138,6 +140,18 @@ class Subscriptions:
             pipe.incr(keys.SUBSCRIPTIONS_VERSION)
             removed, _ = pipe.execute()
         return bool(removed)
+
+    def version(self) -> int:
+        """Moves on whenever a subscription is saved, updated or removed."""
+        return int(self.redis.get(keys.SUBSCRIPTIONS_VERSION) or 0)
+
+    def as_of(self, version: int) -> dict[str, Subscription]:
+        """Every subscription by id, read again only when `version` moved since the last read:
+        workers and the delivery process look them up per commit and per attempt."""
+        if self._read != (version, True):
+            self._by_id = {s.id: s for s in self.all()}
+            self._read = (version, True)
+        return self._by_id
 
     def all(self, account: str | None = None) -> Iterator[Subscription]:
         for raw in self.redis.hvals(keys.SUBSCRIPTIONS):
