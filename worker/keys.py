@@ -66,7 +66,7 @@ WEBHOOK_TIMERS = f"{PREFIX}:timers:webhooks"
 # Hash of subscription id -> Subscription JSON (secret included). No TTL.
 SUBSCRIPTIONS = f"{PREFIX}:webhooks:subscriptions"
 
-# Counter moved on by every change to SUBSCRIPTIONS: workers reread them only when it moved. No TTL.
+# A random token, new with every change to SUBSCRIPTIONS: workers reread them only when it changed. No TTL.
 SUBSCRIPTIONS_VERSION = f"{PREFIX}:webhooks:version"
 
 # List of dead-lettered delivery ids, newest last. No TTL: kept until replayed.

@@ -7,6 +7,7 @@ themselves (see `store`); this module holds only the histograms.
 """
 
 import bisect
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,13 @@ class Recorder:
     """Histograms of one process, safe to record into from the job and the sweeper thread."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = {name: _Counts() for name in HISTOGRAMS}
+        # A forked child (RQ's work horse) starts empty, with a lock no thread of its own holds:
+        # what the parent recorded is the parent's to flush.
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
         self._lock = threading.Lock()
         self._counts = {name: _Counts() for name in HISTOGRAMS}
 

@@ -146,6 +146,7 @@ class Processor:
                 known = seen.get(run_id, frozenset())
                 commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
                 commit.deliveries = outbox(commit, subscribers, now)
+                self.store.pack(commit)  # here, where one run's failure stays that run's
                 commits.append(commit)
             except Exception:  # a bug must not stall the other runs: this one waits for its timer
                 report.failures += 1
@@ -166,7 +167,7 @@ class Processor:
                 pending.append(commit.run_id)
         return pending
 
-    def _subscribers(self, version: int) -> dict[str, list[Subscription]]:
+    def _subscribers(self, version: bytes) -> dict[str, list[Subscription]]:
         """Enabled subscriptions by account, as of this pass: read again only when they changed."""
         by_id = self.subscriptions.as_of(version)
         if by_id is not self._grouped_from:
@@ -213,11 +214,13 @@ class Processor:
                 state = fired.state
                 changed = True
                 due = next_due(state) if isinstance(state, RunState) else None
+        if released.held and due is not None and due <= now:
+            due = None  # it waits behind the held events: their window's end brings a worker back
         fired_count = sum(1 for t in commit.history if t.origin is Origin.DEADLINE)
         if fired_count:
             commit.counters["deadlines"] = fired_count
         commit.held = released.held
-        dues = [released.due(self.window_ms), due]
+        dues = [released.due(self.window_ms), due]  # a full inbox head is drained again at once
         commit.next_due = min((d for d in dues if d is not None), default=None)
         if changed and isinstance(state, RunState):
             commit.state = state

@@ -27,7 +27,7 @@ class RunstateJob(Job):
     @property
     def func(self) -> Any:
         self.refuse_unless_ours()
-        return jobs.drain_ready
+        return jobs.drain if self.func_name == f"{jobs.__name__}.drain" else jobs.drain_ready
 
     def restore(self, raw_data: Any) -> Any:
         """RQ restores more than the function from a job hash: webhooks it would POST to, retries
@@ -51,8 +51,9 @@ class RunstateJob(Job):
             raise PoisonedJob(self.id, f"function {str(name)[:200]!r} is not runstate's own")
         if self.instance is not None:
             raise PoisonedJob(self.id, "a job may not carry an instance")
-        if args not in ([], (), None) or kwargs not in ({}, None):
-            raise PoisonedJob(self.id, "a wake-up job takes no arguments")
+        wanted = jobs.ALLOWED_FUNCTIONS[name]
+        if not isinstance(args, list | tuple) or len(args) != wanted or kwargs not in ({}, None):
+            raise PoisonedJob(self.id, "a wake-up job takes no arguments" if wanted == 0 else "one list of run ids")
 
     # Callbacks are imported by name too: a runstate job never has one, so none is ever loaded.
     @property

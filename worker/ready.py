@@ -11,6 +11,7 @@ meanwhile), and the next claim is applied while Redis runs those commits. A run 
 (new events made it ready again) simply loses one compare-and-set and is drained again.
 """
 
+import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -29,20 +30,30 @@ def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_
     report = BatchReport()
     deadline = time.monotonic() + seconds
     consume = wake_consumed
+    claimed: list[str] = []  # runs taken from the ready set and not yet committed
     planned: Pass | None = None  # applied, its commits not yet sent
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
-        while True:
-            claim = store.claim_ready(CLAIM_RUNS, wake_consumed=consume) if time.monotonic() < deadline else None
-            consume = False
-            if claim is not None and claim.wake_wanted:
-                runtime.publisher.wake()
-            reading = processor.read(list(claim.runs)) if claim is not None and claim.runs else None
-            in_flight = (planned, committer.submit(store.commit, planned.commits)) if planned is not None else None
-            planned = processor.apply(reading, report) if reading is not None else None
-            if in_flight is not None:
-                _settle(runtime, in_flight, report)
-            if planned is None:
-                break
+        try:
+            while True:
+                claim = store.claim_ready(CLAIM_RUNS, wake_consumed=consume) if time.monotonic() < deadline else None
+                consume = False
+                if claim is not None and claim.wake_wanted:
+                    runtime.publisher.wake()
+                claimed = [*(planned.prepared if planned is not None else ()), *(claim.runs if claim else ())]
+                reading = processor.read(list(claim.runs)) if claim is not None and claim.runs else None
+                in_flight = (planned, committer.submit(store.commit, planned.commits)) if planned is not None else None
+                planned = processor.apply(reading, report) if reading is not None else None
+                if in_flight is not None:
+                    _settle(runtime, in_flight, report)
+                if planned is None:
+                    break
+        except Exception:
+            # Redis failed mid-turn: give the runs this turn holds back to the ready set, so the next
+            # worker takes them at once rather than when their timers fall due (best effort: if
+            # Redis is still down, the timers do it)
+            with contextlib.suppress(Exception):
+                store.make_ready(claimed)
+            raise
     if claim is None and store.claim_ready(0, wake_consumed=False).wake_wanted:  # out of time: the rest gets a job
         runtime.publisher.wake()
     return report

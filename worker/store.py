@@ -58,7 +58,7 @@ class Batch(NamedTuple):
 
     now: int
     runs: dict[str, Loaded]
-    subscriptions_version: int  # moves on whenever a webhook subscription changes
+    subscriptions_version: bytes  # changes whenever a webhook subscription changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class Commit:
     next_due: int | None = None
     finished: bool = False
     deliveries: list[tuple[str, bytes]] = field(default_factory=list)  # (delivery id, record): the outbox
+    packed: list[Any] | None = None  # the script's arguments, once built (`Store.pack`)
 
 
 class Store:
@@ -120,6 +121,11 @@ class Store:
         wake, now, rest = int(reply[0]), int(reply[1]), reply[2:]
         runs = {as_text(rest[i]): int(float(rest[i + 1])) for i in range(0, len(rest), 2)}
         return Claim(runs, now, wake_wanted=bool(wake))
+
+    def make_ready(self, run_ids: Sequence[str]) -> None:
+        """Put runs back in the ready set (keeping an earlier place), for a turn that could not finish."""
+        if run_ids:
+            self.redis.zadd(keys.READY, dict.fromkeys(run_ids, self.now_ms()), nx=True)
 
     def claim_due(self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS) -> list[str]:
         """Timer members that are due, each pushed back by a lease while it is handled."""
@@ -161,7 +167,7 @@ class Store:
         for index, run_id in enumerate(run_ids):
             (version, document), tomb, inbox, held = replies[2 + 4 * index : 6 + 4 * index]
             loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
-        return Batch(_ms(replies[0]), loaded, int(replies[1] or 0))
+        return Batch(_ms(replies[0]), loaded, replies[1] or b"")
 
     def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
         """Which of these event ids each run has already processed."""
@@ -175,11 +181,17 @@ class Store:
             seen[run_id] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
         return seen
 
+    def pack(self, commit: Commit) -> None:
+        """Build the commit's script arguments now (the caller catches what one run's data may
+        raise), so that `commit` only sends them."""
+        commit.packed = self._args(commit)
+
     def commit(self, commits: Sequence[Commit]) -> list[bool]:
         """Write each run's commit atomically; False where another worker got there first."""
         pipe = self.redis.pipeline(transaction=False)
         for commit in commits:
-            self._commit(keys=self._keys(commit.run_id), args=self._args(commit), client=pipe)
+            args = commit.packed if commit.packed is not None else self._args(commit)
+            self._commit(keys=self._keys(commit.run_id), args=args, client=pipe)
         return [reply != CONFLICT for reply in pipe.execute()]
 
     def reject_orphans(self, records: Iterable[bytes], counters: dict[str, int]) -> None:

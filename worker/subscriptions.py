@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from worker.ssrf import Resolver
 
 
+def _new_version() -> str:
+    """A fresh token, not a counter: a counter that restarted (a flushed or failed-over Redis)
+    could come back to a number a worker still caches."""
+    return secrets.token_hex(8)
+
+
 def new_secret() -> str:
     """`whsec_` + base64 of 24 random bytes, as Standard Webhooks spells secrets."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -102,12 +108,12 @@ class Subscriptions:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._by_id: dict[str, Subscription] = {}
-        self._read: tuple[int, bool] = (0, False)  # (version, read at all)
+        self._read: tuple[bytes, bool] = (b"", False)  # (version, read at all)
 
     def save(self, subscription: Subscription) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
-            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
+            pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
             pipe.execute()
 
     def get(self, subscription_id: str) -> Subscription | None:
@@ -128,7 +134,7 @@ class Subscriptions:
             updated = current.model_copy(update=fields)
             pipe.multi()
             pipe.hset(keys.SUBSCRIPTIONS, subscription_id, updated.model_dump_json())
-            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
+            pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
             return updated
 
         result = self.redis.transaction(change, keys.SUBSCRIPTIONS, value_from_callable=True)  # type: ignore[arg-type]
@@ -137,15 +143,15 @@ class Subscriptions:
     def remove(self, subscription_id: str) -> bool:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.SUBSCRIPTIONS, subscription_id)
-            pipe.incr(keys.SUBSCRIPTIONS_VERSION)
+            pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
             removed, _ = pipe.execute()
         return bool(removed)
 
-    def version(self) -> int:
-        """Moves on whenever a subscription is saved, updated or removed."""
-        return int(self.redis.get(keys.SUBSCRIPTIONS_VERSION) or 0)
+    def version(self) -> bytes:
+        """Changes whenever a subscription is saved, updated or removed."""
+        return self.redis.get(keys.SUBSCRIPTIONS_VERSION) or b""  # type: ignore[return-value]
 
-    def as_of(self, version: int) -> dict[str, Subscription]:
+    def as_of(self, version: bytes) -> dict[str, Subscription]:
         """Every subscription by id, read again only when `version` moved since the last read:
         workers and the delivery process look them up per commit and per attempt."""
         if self._read != (version, True):

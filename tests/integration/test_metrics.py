@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import EXAMPLE
 from tests.integration.apikit import api_client
-from tests.integration.conftest import runstate
+from tests.integration.conftest import runstate, start_worker, stop, wait_until
 from worker import keys, reads
 from worker.metrics import APPLY_LATENCY, Recorder
 from worker.runtime import Runtime
@@ -97,3 +97,15 @@ def test_the_recorder_puts_each_value_in_the_first_bucket_that_holds_it(runtime:
         "apply_latency:sum": pytest.approx(100.0521),
         "apply_latency:count": 4,
     }
+
+
+def test_a_forking_workers_horses_report_their_latencies_too(redis_url: str, runtime: Runtime) -> None:
+    worker = start_worker(redis_url, "--fork")
+    try:
+        wait_until(lambda: runtime.redis.scard("rq:workers") == 1, timeout=30)
+        lines = [orjson.dumps({"id": "s", "type": "run.started", "run_id": f"f{n}"}).decode() for n in range(3)]
+        runtime.publisher.publish_lines(lines)
+        wait_until(lambda: all(runtime.store.get(f"f{n}") is not None for n in range(3)), timeout=30)
+        wait_until(lambda: int(runtime.redis.hget(keys.METRICS, "apply_latency:count") or 0) == 3, timeout=30)
+    finally:
+        stop(worker)

@@ -34,7 +34,9 @@ end
 -- Every commit moves the version on, even one that only consumed duplicates: a second
 -- drain that read the same inbox head must fail its compare-and-set, not trim again.
 -- Versions come from one counter, so none is ever reused: a run whose keys expired and
--- came back cannot meet a stale writer's old version again.
+-- came back cannot meet a stale writer's old version again. (A writer that read "no run
+-- yet" and stalled past the run's whole life, tombstone included, would create it anew:
+-- as the same events published then would.)
 local next_version = redis.call('INCR', KEYS[12])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[2])
@@ -102,11 +104,13 @@ else
 end
 local retention = tonumber(ARGV[5])
 if retention > 0 and ARGV[2] ~= '' then
-  redis.call('EXPIRE', KEYS[1], retention)
-  redis.call('EXPIRE', KEYS[2], retention)
-  redis.call('EXPIRE', KEYS[3], retention)
-  redis.call('SET', KEYS[4], ARGV[6], 'EX', retention * 2)
-  -- the sweep takes the run out of the runs index once its keys are gone
-  redis.call('ZADD', KEYS[13], now + retention * 1000, ARGV[4])
+  -- one instant for the keys and the runs index: the sweep takes the run out of the index once
+  -- its keys are gone, and finds them gone because they expire exactly when its entry is due
+  local gone = now + retention * 1000
+  redis.call('PEXPIREAT', KEYS[1], gone)
+  redis.call('PEXPIREAT', KEYS[2], gone)
+  redis.call('PEXPIREAT', KEYS[3], gone)
+  redis.call('SET', KEYS[4], ARGV[6], 'PXAT', now + retention * 2000)
+  redis.call('ZADD', KEYS[13], gone, ARGV[4])
 end
 return next_version
