@@ -18,7 +18,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from worker.processor import BatchReport, Pass
 from worker.runtime import Runtime
 
-CLAIM_RUNS = 100  # runs one claim takes: one load, one commit round trip for all of them
+CLAIM_RUNS = 100  # runs one claim takes at most: one load, one commit round trip for all of them
+# ... and a quarter of the backlog, never fewer than 10: as a backlog ends the slices shrink, so
+# workers draining it together finish together instead of one idling while another still
+# holds two whole claims (the one it applies and the one being committed)
+CLAIM_FEWEST, CLAIM_SHARE = 10, 4
 TURN_SECONDS = 5.0  # a turn hands what is left to a fresh job after this long: RQ's housekeeping runs
 
 InFlight = tuple[Pass, "Future[list[bool]]"]
@@ -35,7 +39,11 @@ def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
         try:
             while True:
-                claim = store.claim_ready(CLAIM_RUNS, wake_consumed=consume) if time.monotonic() < deadline else None
+                claim = (
+                    store.claim_ready(CLAIM_RUNS, wake_consumed=consume, fewest=CLAIM_FEWEST, share=CLAIM_SHARE)
+                    if time.monotonic() < deadline
+                    else None
+                )
                 consume = False
                 if claim is not None and claim.wake_wanted:
                     runtime.publisher.wake()

@@ -114,10 +114,12 @@ class Store:
         script_keys = [keys.TIMERS, keys.READY, keys.WAKE, keys.QUEUED, *map(keys.inbox, inboxes)]
         return bool(self._publish(keys=script_keys, args=args))
 
-    def claim_ready(self, limit: int, *, wake_consumed: bool) -> "Claim":
-        """Pop up to `limit` runs that have waited longest for a worker. `wake_consumed`: a wake-up
-        job starts, so the next publish must enqueue another one."""
-        reply = self._ready(keys=[keys.READY, keys.WAKE], args=[limit, int(wake_consumed), WAKE_TTL_MS])
+    def claim_ready(self, limit: int, *, wake_consumed: bool, fewest: int = 1, share: int = 1) -> "Claim":
+        """Pop the runs that have waited longest for a worker: 1/`share` of those waiting, at least
+        `fewest` and at most `limit`. `wake_consumed`: a wake-up job starts, so the next publish
+        must enqueue another one."""
+        args = [limit, int(wake_consumed), WAKE_TTL_MS, fewest, share]
+        reply = self._ready(keys=[keys.READY, keys.WAKE], args=args)
         wake, now, rest = int(reply[0]), int(reply[1]), reply[2:]
         runs = {as_text(rest[i]): int(float(rest[i + 1])) for i in range(0, len(rest), 2)}
         return Claim(runs, now, wake_wanted=bool(wake))

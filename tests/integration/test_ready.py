@@ -50,6 +50,18 @@ def test_a_turn_drains_every_ready_run_and_calls_in_help_while_runs_remain(
     assert (runtime.redis.zcard(keys.READY), int(runtime.redis.get(keys.QUEUED) or 0)) == (0, 0)
 
 
+def test_claims_shrink_as_a_backlog_ends_so_workers_draining_it_together_finish_together(runtime: Runtime) -> None:
+    runtime.publisher.publish_lines([_started(f"r{n:02}") for n in range(20)])
+
+    claims = []
+    while claim := runtime.store.claim_ready(100, wake_consumed=False, fewest=3, share=4).runs:
+        claims.append(list(claim))
+
+    assert [len(c) for c in claims] == [5, 4, 3, 3, 3, 2]  # a quarter of what waits, never fewer than 3
+    assert [r for c in claims for r in c] == [f"r{n:02}" for n in range(20)]  # oldest first, each once
+    assert runtime.store.claim_ready(100, wake_consumed=False).runs == {}
+
+
 def test_a_live_worker_applies_an_event_on_its_wake_up_job_not_on_a_timer(redis_url: str, runtime: Runtime) -> None:
     late_timers = Runtime(Settings(recover_after=50), runtime.redis)  # a recovery would come after the wait
     worker = start_worker(redis_url, RUNSTATE_RECOVER_AFTER="50")
