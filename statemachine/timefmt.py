@@ -3,6 +3,7 @@
 Stored times are whole milliseconds: exact, compact, and cheap to compare.
 """
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -51,8 +52,15 @@ def rfc3339(ms: int | None) -> str | None:
     if ms is None:
         return None
     seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _second(seconds)
     return f"{stamp}.{millis:03d}Z" if millis else f"{stamp}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    """The date and time of one second: every webhook payload and rendered object spells times,
+    and the times one drain or read spells fall in few seconds (strftime is most of the cost)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def unix_seconds(ms: int | None) -> int | None:

@@ -14,9 +14,11 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.integration.conftest import cli_env, runstate, wait_until
 from tests.integration.receiver import Receiver, receiver
+from worker import keys
 from worker.delivery import Deliverer
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.subscriptions import Subscription, Subscriptions
 
 FAST = {
     "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -348,3 +350,15 @@ def test_a_subscription_added_after_a_worker_read_them_gets_every_later_transiti
     _deliver(runtime)
     transitions = sorted(json.loads(r.body)["data"]["transition"] for r in hooks.on("/late"))
     assert transitions == [2, 3, 4, 5, 6]  # all but the run's creation, which came before it
+
+
+def test_a_commit_with_hundreds_of_deliveries_schedules_every_one(runtime: Runtime) -> None:
+    subscriptions = Subscriptions(runtime.redis)
+    for n in range(100):
+        subscriptions.save(Subscription(account="acct_1", url=f"https://hooks.example.com/{n}"))
+
+    _publish_and_apply(runtime, *RUN)  # 6 status changes (the cancel cascades to s2) in one commit
+
+    timers = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)
+    assert len(timers) == 600  # the script adds timer entries 500 at a time: past one batch
+    assert all(runtime.redis.exists(keys.delivery(t.decode().removeprefix("webhook:"))) for t in timers)
