@@ -77,17 +77,14 @@ for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
 end
 first, last = take(counts[2] * 3)
-local due = {}  -- the new deliveries' timer entries, added together: Redis pays per call
+local due = {}  -- the new deliveries' timer entries (score, member), added together: Redis pays per call
 for i = first, last, 3 do
   if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
     due[#due + 1] = now
     due[#due + 1] = ARGV[i + 1]
   end
-  if #due >= 1000 or (i + 3 > last and #due > 0) then  -- a bounded unpack
-    redis.call('ZADD', KEYS[11], unpack(due))
-    due = {}
-  end
 end
+all('ZADD', KEYS[11], due)  -- 500 items a call: whole pairs
 local consumed = tonumber(ARGV[8])
 if consumed > 0 then
   redis.call('LTRIM', KEYS[8], consumed, -1)
