@@ -108,7 +108,7 @@ class Subscriptions:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._by_id: dict[str, Subscription] = {}
-        self._read: tuple[bytes, bool] = (b"", False)  # (version, read at all)
+        self._read_at: bytes | None = None  # the version `_by_id` was read at (None: not read yet)
 
     def save(self, subscription: Subscription) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
@@ -154,9 +154,9 @@ class Subscriptions:
     def as_of(self, version: bytes) -> dict[str, Subscription]:
         """Every subscription by id, read again only when `version` moved since the last read:
         workers and the delivery process look them up per commit and per attempt."""
-        if self._read != (version, True):
+        if self._read_at != version:
             self._by_id = {s.id: s for s in self.all()}
-            self._read = (version, True)
+            self._read_at = version
         return self._by_id
 
     def all(self, account: str | None = None) -> Iterator[Subscription]:
