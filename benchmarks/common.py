@@ -105,6 +105,11 @@ def runstate(argv: list[str], redis_url: str, cpu: int = 1, **env: str) -> float
     return time.perf_counter() - started
 
 
+def start_runstate(argv: list[str], redis_url: str, cpu: int = 1, **env: str) -> subprocess.Popen[bytes]:
+    """Start a `runstate` command (`python -m worker ...`) pinned to `cpu`, with `env` added."""
+    return subprocess.Popen(pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=runstate_env(redis_url, **env))
+
+
 def runstate_env(redis_url: str, **env: str) -> dict[str, str]:
     """A benchmark's runstate processes log errors only: the durability warning of a throwaway
     Redis is expected."""

@@ -9,15 +9,13 @@ redis-server.
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 
 import click
 import orjson
 from redis import Redis
 
-from benchmarks.common import percentile, pinned, redis_server, runstate_env
+from benchmarks.common import percentile, pinned, redis_server, start_runstate
 from statemachine.models import Transition
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -31,10 +29,7 @@ def main(count: int, span: float, workers: int) -> None:
     with redis_server() as url:
         os.environ["REDIS_URL"] = url
         runtime = Runtime.connect(Settings())
-        env = runstate_env(url)
-        procs = [
-            subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env) for _ in range(workers)
-        ]
+        procs = [start_runstate(["worker"], url) for _ in range(workers)]
         try:
             start = runtime.store.now_ms() / 1000
             lead = 5.0  # the first deadline falls due after everything is published and applied

@@ -14,14 +14,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import click
 import orjson
 
-from benchmarks.common import percentile, pinned, redis_server
+from benchmarks.common import percentile, redis_server, start_runstate
 from statemachine.apply import Incoming, apply_event
 from statemachine.events import parse_event
 from statemachine.models import RunState, Tombstone
@@ -59,13 +58,12 @@ def _expected(events: list[dict[str, object]]) -> str:
 def main(runs: int, kills: int, workers: int, seed: int) -> None:
     rng = random.Random(seed)
     scripts = {f"f{n}": _events(f"f{n}") for n in range(runs)}
-    env = {**os.environ, "RUNSTATE_LOG_LEVEL": "error", "RUNSTATE_BATCH_SIZE": "20"}
     with redis_server() as url:
-        env["REDIS_URL"] = os.environ["REDIS_URL"] = url
+        os.environ["REDIS_URL"] = url
         runtime = Runtime.connect(Settings())
 
         def spawn() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=env)
+            return start_runstate(["worker"], url, RUNSTATE_BATCH_SIZE="20")
 
         alive = [spawn() for _ in range(workers)]
         recoveries: list[float] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 from redis import Redis
 
-from benchmarks.common import PIN, percentile, pinned, run_events, runstate_env
+from benchmarks.common import PIN, percentile, pinned, run_events, start_runstate
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -54,7 +54,7 @@ def measure(redis_url: str, rate: float, seconds: float, folder: Path) -> dict[s
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     redis.config_set("notify-keyspace-events", "Kh")
-    worker = subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", "worker"]), env=runstate_env(redis_url))
+    worker = start_runstate(["worker"], redis_url)
     seen_file = folder / "seen.json"
     observer = subprocess.Popen(
         pinned(0, [sys.executable, "-c", _OBSERVE, redis_url, str(seen_file), str(seconds + 8)]),

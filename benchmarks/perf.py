@@ -26,8 +26,6 @@ runs and one holding `--stored`, measured in turn, twice as many rounds.
 
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -38,7 +36,7 @@ import click
 from redis import Redis
 
 from benchmarks import baselines, latency, memory
-from benchmarks.common import pinned, redis_server, run_events, runstate, runstate_env, write_events
+from benchmarks.common import redis_server, run_events, runstate, start_runstate, write_events
 from worker.subscriptions import Subscription, Subscriptions
 
 T = TypeVar("T")
@@ -70,10 +68,9 @@ def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool 
     lines = run_events(runs, prefix=f"b{_bursts}")  # new run ids every time, even without a flush
     events = len(lines)
     runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url)
-    argv = [sys.executable, "-m", "worker", "worker", "--burst"]
     redis_cpu, children = _redis_cpu(redis), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    procs = [subprocess.Popen(pinned(1 - n % 2, argv), env=runstate_env(redis_url)) for n in range(workers)]
+    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2) for n in range(workers)]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("a burst worker failed")
     rate = events / (time.perf_counter() - started)

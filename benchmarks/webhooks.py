@@ -11,14 +11,13 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 
 import click
 import orjson
 
-from benchmarks.common import percentile, pinned, redis_server, runstate_env
+from benchmarks.common import percentile, redis_server, start_runstate
 from statemachine.webhooks import delivery_id
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -64,8 +63,7 @@ def start_receiver() -> tuple[Arrivals, int]:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    env = runstate_env(os.environ["REDIS_URL"], RUNSTATE_WEBHOOK_ALLOW_PRIVATE="1")
-    return subprocess.Popen(pinned(1, [sys.executable, "-m", "worker", *args]), env=env)
+    return start_runstate(args, os.environ["REDIS_URL"], RUNSTATE_WEBHOOK_ALLOW_PRIVATE="1")
 
 
 @click.command()
