@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from redis import Redis
 
 from benchmarks.common import PIN, free_port, pinned, redis_server, run_events, runstate
-from worker import keys
+from worker.store import keys
 
 TOKEN = "tok_bench"  # noqa: S105 (a throwaway token for the private server)
 ACCOUNT = "acct_bench"

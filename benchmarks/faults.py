@@ -24,9 +24,10 @@ from benchmarks.common import percentile, redis_server, start_runstate
 from statemachine.apply import Incoming, apply_event
 from statemachine.events import parse_event
 from statemachine.models import RunState, Tombstone
-from worker import keys, reads
+from worker import reads
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
 
 
 def _events(run: str) -> list[dict[str, object]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from redis import Redis
 
 from benchmarks.common import run_events, runstate, write_events
-from worker import keys
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
 
 RETENTION = 3  # seconds, for the retention measurement
 

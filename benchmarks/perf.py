@@ -37,7 +37,7 @@ from redis import Redis
 
 from benchmarks import baselines, latency, memory
 from benchmarks.common import redis_server, run_events, runstate, start_runstate, write_events
-from worker.subscriptions import Subscription, Subscriptions
+from worker.store.subscriptions import Subscription, Subscriptions
 
 T = TypeVar("T")
 

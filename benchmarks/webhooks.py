@@ -21,7 +21,7 @@ from benchmarks.common import percentile, redis_server, start_runstate
 from statemachine.webhooks import delivery_id
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.subscriptions import Subscription, Subscriptions
+from worker.store.subscriptions import Subscription, Subscriptions
 
 
 class Arrivals:

@@ -1,6 +1,6 @@
 """What a status-change webhook says, and which subscriptions want it (DESIGN.md, "Webhooks").
 
-Pure: the payload of a transition and the filter rule. Sending is `worker.delivery`'s job.
+Pure: the payload of a transition and the filter rule. Sending is `worker.webhooks.sender`'s job.
 """
 
 import re

@@ -11,6 +11,6 @@ import sys
 
 def main() -> None:
     sys.modules.setdefault("rich", None)  # type: ignore[arg-type]  # `import rich` now raises ImportError
-    from worker.cli import main as cli
+    from worker.cli.main import main as cli
 
     cli()

@@ -9,8 +9,8 @@ from statemachine.events import EventType
 from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
-from worker import keys
-from worker.store import Store
+from worker.store import keys
+from worker.store.runs import Store
 
 
 class NotFound(LookupError):

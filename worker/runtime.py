@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from redis import Redis
 
-from worker.metrics import Recorder
-from worker.processor import Processor
+from worker.drain.metrics import Recorder
+from worker.drain.processor import Processor
 from worker.settings import Settings
-from worker.store import Store
+from worker.store.runs import Store
 
 if TYPE_CHECKING:
-    from worker.publisher import Publisher
+    from worker.intake.publisher import Publisher
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Runtime:
 
     @cached_property
     def publisher(self) -> "Publisher":
-        from worker.publisher import Publisher
+        from worker.intake.publisher import Publisher
 
         return Publisher(self.store, self.settings.queue_name, self.settings.batch_size)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from worker.api import create_app
+from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
 

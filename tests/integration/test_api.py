@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
-from worker.api import create_app
-from worker.api_errors import ApiError
-from worker.api_events import _body
+from worker.api.app import create_app
+from worker.api.errors import ApiError
+from worker.api.events import _body
 from worker.runtime import Runtime
 from worker.settings import Settings
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.apikit import A, B, api_client, open_run
-from worker.ratelimit import RateLimit
+from worker.api.ratelimit import RateLimit
 from worker.runtime import Runtime
 
 HOUR = 3600

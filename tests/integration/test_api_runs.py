@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 
 from statemachine.models import Tombstone
 from tests.integration.apikit import A, B, api_client, open_run, post_events
-from worker import keys
-from worker.cli import main
+from worker.cli.main import main
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.store import Batch, Loaded
+from worker.store import keys
+from worker.store.runs import Batch, Loaded
 
 RETENTION = 604_800  # the default RUNSTATE_RETENTION
 

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.integration.apikit import A, api_client, open_run, post_events
-from worker.api import create_app
+from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
 

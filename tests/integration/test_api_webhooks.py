@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.apikit import A, B, api_client
-from worker import api_webhooks
+from worker.api import webhooks as api_webhooks
 from worker.runtime import Runtime
-from worker.ssrf import UnsafeTarget, check_url
-from worker.subscriptions import Subscriptions
+from worker.store.subscriptions import Subscriptions
+from worker.webhooks.ssrf import UnsafeTarget, check_url
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"  # base64 of 24 bytes
 

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import EXAMPLE, ROOT
-from worker.cli import main
+from worker.cli.main import main
 
 LETTA_SCHEMA = orjson.loads((ROOT / "tests" / "unit" / "data" / "letta-Step.resolved.schema.json").read_bytes())
 

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import runstate
-from worker import keys
 from worker.runtime import Runtime
+from worker.store import keys
 
 RUN = "r_fuzz"
 TYPES = ["run.started", "step.completed", "run.nope", 3]

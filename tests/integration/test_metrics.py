@@ -11,9 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import EXAMPLE
 from tests.integration.apikit import api_client
 from tests.integration.conftest import runstate, start_worker, stop, wait_until
-from worker import keys, reads
-from worker.metrics import APPLY_LATENCY, Recorder
+from worker import reads
+from worker.drain.metrics import APPLY_LATENCY, Recorder
 from worker.runtime import Runtime
+from worker.store import keys
 
 
 @pytest.fixture

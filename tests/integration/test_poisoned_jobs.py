@@ -40,8 +40,8 @@ def test_garbage_in_the_queue_is_refused_and_the_worker_goes_on(redis_url: str, 
     redis.hset("rq:job:broken", mapping={"data": b"\x80\x04garbage", "status": "queued", "origin": "runstate"})
     redis.rpush("rq:queue:runstate", "broken")
     wrong_args = Queue("runstate", connection=redis, serializer=JSONSerializer)
-    wrong_args.enqueue("worker.jobs.drain_ready", {"not": "nothing"})
-    wrong_args.enqueue("worker.jobs.drain_ready", ["run_1"])
+    wrong_args.enqueue("worker.drain.jobs.drain_ready", {"not": "nothing"})
+    wrong_args.enqueue("worker.drain.jobs.drain_ready", ["run_1"])
     good = b'{"id": "e1", "type": "run.started", "run_id": "r_after_garbage"}\n'
     assert runstate(["publish", "-"], redis_url, stdin=good).returncode == 0
 

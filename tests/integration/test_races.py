@@ -80,7 +80,7 @@ def test_process_killed_between_load_and_commit_writes_nothing_and_loses_nothing
         "import os, signal\n"
         "from worker.runtime import Runtime\n"
         "from worker.settings import Settings\n"
-        "from worker.store import Store\n"
+        "from worker.store.runs import Store\n"
         "Store.commit = lambda self, commits: os.kill(os.getpid(), signal.SIGKILL)\n"
         "Runtime.connect(Settings()).processor.drain(['r_dead'])\n"
     )

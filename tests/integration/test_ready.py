@@ -9,10 +9,12 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from tests.integration.conftest import runstate, start_worker, stop, wait_until
-from worker import keys, ready, store
-from worker.queueing import make_queue
+from worker.drain import turns as ready
+from worker.intake.queue import make_queue
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
+from worker.store import runs as store
 
 
 def _started(run_id: str) -> str:
@@ -132,7 +134,7 @@ def test_a_job_and_inbox_entries_queued_by_version_0_1_are_applied_after_an_upgr
 ) -> None:
     old_entry = orjson.dumps([_started("old"), None, "event"])  # [text, account, origin]: no publish time
     runtime.redis.rpush(keys.inbox("old"), old_entry)
-    Queue("runstate", connection=runtime.redis, serializer=JSONSerializer).enqueue("worker.jobs.drain", ["old"])
+    Queue("runstate", connection=runtime.redis, serializer=JSONSerializer).enqueue("worker.drain.jobs.drain", ["old"])
 
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
 

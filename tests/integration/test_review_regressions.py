@@ -8,8 +8,8 @@ from rq.serializers import JSONSerializer
 
 from tests.integration.conftest import runstate
 from tests.integration.receiver import receiver
-from worker import keys
 from worker.runtime import Runtime
+from worker.store import keys
 
 
 def _publish(runtime: Runtime, *events: dict[str, object]) -> None:

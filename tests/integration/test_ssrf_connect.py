@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from worker.ssrf import PinnedTransport, Target, UnsafeTarget, check_url, pinned_client
+from worker.webhooks.ssrf import PinnedTransport, Target, UnsafeTarget, check_url, pinned_client
 
 TIMEOUT = 5.0
 

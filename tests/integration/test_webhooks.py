@@ -14,11 +14,11 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.integration.conftest import cli_env, runstate, wait_until
 from tests.integration.receiver import Receiver, receiver
-from worker import keys
-from worker.delivery import Deliverer
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.subscriptions import Subscription, Subscriptions
+from worker.store import keys
+from worker.store.subscriptions import Subscription, Subscriptions
+from worker.webhooks.sender import Deliverer
 
 FAST = {
     "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -318,7 +318,7 @@ def test_enable_brings_back_a_subscription_that_410_disabled(hooks: Receiver, re
 def test_updating_a_removed_subscription_does_not_bring_it_back(
     hooks: Receiver, redis_url: str, runtime: Runtime
 ) -> None:
-    from worker.subscriptions import Subscriptions
+    from worker.store.subscriptions import Subscriptions
 
     sub = _add(redis_url, hooks.url("/removed"), "--account", "acct_1")
     assert runstate(["webhooks", "remove", sub["id"]], redis_url).returncode == 0

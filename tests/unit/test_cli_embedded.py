@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import EXAMPLE
-from worker.cli import main
+from worker.cli.main import main
 
 COMMANDS = [
     ["publish"],

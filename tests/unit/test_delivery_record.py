@@ -5,8 +5,8 @@ import orjson
 from statemachine.models import Transition
 from statemachine.status import ObjectKind, Origin
 from statemachine.webhooks import delivery_id, payload
-from worker.deliveries import Delivery
-from worker.subscriptions import Subscription
+from worker.store.outbox import Delivery
+from worker.store.subscriptions import Subscription
 
 
 def test_new_json_is_the_models_json_and_reads_back_as_a_pending_delivery() -> None:

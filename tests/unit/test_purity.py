@@ -82,7 +82,7 @@ def test_a_domain_module_does_no_io_reads_no_clock_and_no_environment(module: Pa
         ("import redis", "imports redis"),
         ("import rq.job", "imports rq.job"),
         ("from structlog import get_logger", "imports from structlog"),
-        ("from worker.store import Store", "imports from worker.store"),
+        ("from worker.store.runs import Store", "imports from worker.store.runs"),
         ("import fakeredis as fr", "imports fakeredis"),
         ("import httpx", "imports httpx"),
         ("import requests", "imports requests"),

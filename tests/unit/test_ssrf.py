@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from worker.ssrf import Target, UnresolvableTarget, UnsafeTarget, check_url, check_url_async, resolve_host
+from worker.webhooks.ssrf import Target, UnresolvableTarget, UnsafeTarget, check_url, check_url_async, resolve_host
 
 
 def no_lookup(host: str, port: int) -> list[str]:

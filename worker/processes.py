@@ -5,12 +5,12 @@ import math
 
 import structlog
 
-from worker import jobs
-from worker.durability import warn_at_start
-from worker.queueing import make_worker
-from worker.ready import drain_ready
+from worker.drain import jobs
+from worker.drain.sweeper import Sweeper
+from worker.drain.turns import drain_ready
+from worker.intake.queue import make_worker
 from worker.runtime import Runtime
-from worker.sweeper import Sweeper
+from worker.store.durability import warn_at_start
 
 log = structlog.get_logger("runstate.worker")
 

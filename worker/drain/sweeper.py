@@ -13,9 +13,9 @@ from contextlib import contextmanager
 
 import structlog
 
-from worker import keys
-from worker.metrics import TIMER_LAG
+from worker.drain.metrics import TIMER_LAG
 from worker.runtime import Runtime
+from worker.store import keys
 
 log = structlog.get_logger("runstate.sweeper")
 

@@ -14,9 +14,9 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from statemachine.errors import PoisonedJob
-from worker import jobs
-from worker.processor import rejected_record
-from worker.store import Store
+from worker.drain import jobs
+from worker.drain.processor import rejected_record
+from worker.store.runs import Store
 
 log = structlog.get_logger("runstate.queue")
 

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis import Redis
 
 from statemachine.webhooks import valid_filter
-from worker import keys
+from worker.store import keys
 
 if TYPE_CHECKING:
-    from worker.ssrf import Resolver
+    from worker.webhooks.ssrf import Resolver
 
 
 def _new_version() -> str:
@@ -88,7 +88,7 @@ def new_subscription(
 ) -> Subscription:
     """A subscription checked as `webhooks add` and POST /v1/webhooks both check one: every field
     by the model, then the URL by the SSRF guard (which resolves its host, with `resolve`)."""
-    from worker.ssrf import UnsafeTarget, check_url, resolve_host  # only adding one needs the guard
+    from worker.webhooks.ssrf import UnsafeTarget, check_url, resolve_host  # only adding one needs the guard
 
     fields: dict[str, object] = {"url": url, "account": account, "events": events, "created_at": now}
     if secret is not None:

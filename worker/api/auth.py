@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from worker.api_errors import ApiError
-from worker.ratelimit import RateLimit
+from worker.api.errors import ApiError
+from worker.api.ratelimit import RateLimit
 from worker.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="A token of RUNSTATE_API_TOKENS; it names the account.")

@@ -10,13 +10,17 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from worker import api_errors, api_events, api_metrics, api_runs, api_webhooks
-from worker.api_auth import Rt
-from worker.api_errors import ApiError, documented
-from worker.api_models import Health
-from worker.ratelimit import RateLimit
+from worker.api import errors as api_errors
+from worker.api import events as api_events
+from worker.api import metrics as api_metrics
+from worker.api import runs as api_runs
+from worker.api import webhooks as api_webhooks
+from worker.api.auth import Rt
+from worker.api.errors import ApiError, documented
+from worker.api.ratelimit import RateLimit
+from worker.api.schemas import Health
 from worker.runtime import Runtime
-from worker.ssrf import Resolver
+from worker.webhooks.ssrf import Resolver
 
 health = APIRouter()
 

@@ -14,12 +14,12 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from statemachine.events import EventType
 from statemachine.status import Outcome
-from worker import keys
-from worker.deliveries import WEBHOOK_COUNTER
-from worker.metrics import APPLY_LATENCY, LATENCY_BUCKETS, TIMER_LAG
-from worker.queueing import make_queue
+from worker.drain.metrics import APPLY_LATENCY, LATENCY_BUCKETS, TIMER_LAG
+from worker.intake.queue import make_queue
 from worker.runtime import Runtime
-from worker.store import as_text
+from worker.store import keys
+from worker.store.outbox import WEBHOOK_COUNTER
+from worker.store.runs import as_text
 
 router = APIRouter()
 

@@ -15,10 +15,10 @@ import orjson
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
 from statemachine.status import Origin
-from worker.envelope import Envelope, time_ms
-from worker.jobs import drain_ready
-from worker.queueing import make_queue
-from worker.store import Store
+from worker.drain.jobs import drain_ready
+from worker.intake.queue import make_queue
+from worker.store.envelope import Envelope, time_ms
+from worker.store.runs import Store
 
 JOB_TIMEOUT = 300  # seconds one job may take before RQ gives up on it
 

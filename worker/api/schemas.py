@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from statemachine.status import ObjectKind, Origin, RunStatus
-from worker.api_errors import Rejection
+from worker.api.errors import Rejection
 
 
 class Accepted(BaseModel):

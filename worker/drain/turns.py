@@ -15,7 +15,7 @@ import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from worker.processor import BatchReport, Pass
+from worker.drain.processor import BatchReport, Pass
 from worker.runtime import Runtime
 
 CLAIM_RUNS = 100  # runs one claim takes at most: one load, one commit round trip for all of them

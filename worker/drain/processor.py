@@ -21,11 +21,11 @@ from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, Origin, Outcome
 from statemachine.timefmt import rfc3339
 from statemachine.webhooks import delivery_id, is_status_change, matches, payload
-from worker.deliveries import Delivery
-from worker.envelope import Envelope, from_json
-from worker.metrics import Recorder
-from worker.store import Batch, Commit, Loaded, Store
-from worker.subscriptions import Subscription, Subscriptions
+from worker.drain.metrics import Recorder
+from worker.store.envelope import Envelope, from_json
+from worker.store.outbox import Delivery
+from worker.store.runs import Batch, Commit, Loaded, Store
+from worker.store.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.processor")
 

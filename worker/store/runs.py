@@ -19,7 +19,7 @@ from redis import Redis
 
 from statemachine.models import RunState, Tombstone, Transition
 from statemachine.ordering import Held
-from worker import keys
+from worker.store import keys
 
 CONFLICT = -1
 WAKE_TTL_MS = 2_000  # a wake-up job lost before it started costs at most this much delay
@@ -27,7 +27,7 @@ _HELD = TypeAdapter(list[Held])
 
 
 def _script(name: str) -> str:
-    return resources.files("worker").joinpath(f"lua/{name}.lua").read_text()
+    return resources.files("worker.store").joinpath(f"lua/{name}.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)

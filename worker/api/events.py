@@ -14,17 +14,17 @@ from starlette.requests import ClientDisconnect
 
 from statemachine.errors import InvalidEvent
 from statemachine.events import Event, parse_event
-from worker.api_auth import Account, Rt
-from worker.api_errors import RESPONSES, ApiError
-from worker.api_models import Accepted
-from worker.envelope import Envelope
+from worker.api.auth import Account, Rt
+from worker.api.errors import RESPONSES, ApiError
+from worker.api.schemas import Accepted
+from worker.store.envelope import Envelope
 
 MAX_BODY = 1_048_576
 MAX_EVENTS = 1_000
 
 _REF = "#/components/schemas/Event{model}"
 _EVENT_SCHEMA = TypeAdapter(Annotated[Event, Field(discriminator="type")]).json_schema(ref_template=_REF)
-# The event models' JSON Schemas, for the OpenAPI document's components (see worker.api).
+# The event models' JSON Schemas, for the OpenAPI document's components (see worker.api.app).
 EVENT_COMPONENTS = {f"Event{name}": schema for name, schema in _EVENT_SCHEMA.pop("$defs").items()}
 EVENT_COMPONENTS["Event"] = _EVENT_SCHEMA
 _EVENT_REF = {"$ref": _REF.format(model="")}

@@ -10,9 +10,9 @@ from tabulate import tabulate
 from statemachine.dialects import Format, render_run
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
-from worker.publisher import PublishReport
+from worker.intake.publisher import PublishReport
+from worker.processes import run_worker
 from worker.runtime import Runtime
-from worker.service import run_worker
 
 
 @dataclass

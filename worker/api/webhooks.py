@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.api_auth import Account, Rt
-from worker.api_errors import NOT_FOUND, RESPONSES, ApiError, documented
-from worker.api_models import Webhook, WebhookList
-from worker.subscriptions import RefusedSubscription, Subscriptions, new_subscription
+from worker.api.auth import Account, Rt
+from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api.schemas import Webhook, WebhookList
+from worker.store.subscriptions import RefusedSubscription, Subscriptions, new_subscription
 
 MAX_PER_ACCOUNT = 100  # every commit reads every subscription: an account may not add without end
 

@@ -13,7 +13,7 @@ import structlog
 from rq import get_current_job
 
 from statemachine.errors import PoisonedJob
-from worker.ready import drain_ready as drain_ready_runs
+from worker.drain.turns import drain_ready as drain_ready_runs
 from worker.runtime import Runtime
 from worker.settings import Settings
 

@@ -4,10 +4,10 @@ import sys
 
 import click
 
-from worker.cli_support import print_json, print_lines, runtime_from_env
-from worker.deliveries import Deliveries, Delivery
+from worker.cli.support import print_json, print_lines, runtime_from_env
 from worker.settings import ENVIRONMENT_HELP
-from worker.subscriptions import RefusedSubscription, Subscriptions, new_subscription
+from worker.store.outbox import Deliveries, Delivery
+from worker.store.subscriptions import RefusedSubscription, Subscriptions, new_subscription
 
 
 def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, object]:
@@ -116,7 +116,7 @@ def deliver(until_idle: bool) -> None:
     """Run the delivery process: send due deliveries, signed, with retries (Procfile `webhooks:`)."""
     import asyncio
 
-    from worker.delivery import Deliverer, deliver_forever
+    from worker.webhooks.sender import Deliverer, deliver_forever
 
     runtime = runtime_from_env(log_level="info")
     if until_idle:

@@ -12,9 +12,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 from redis import Redis
 
-from worker import keys
-from worker.store import as_text
-from worker.subscriptions import Subscription
+from worker.store import keys
+from worker.store.runs import as_text
+from worker.store.subscriptions import Subscription
 
 
 class DeliveryState(StrEnum):

@@ -15,7 +15,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
-from worker import keys
+from worker.store import keys
 
 
 class RateLimit:

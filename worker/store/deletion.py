@@ -15,14 +15,14 @@ import structlog
 from redis import Redis
 
 from statemachine.models import RunState
-from worker import keys
+from worker.store import keys
 
 log = structlog.get_logger("runstate.deletion")
 
 TOMBSTONE = "deleted"  # the tombstone of a deleted run, whatever its status was
 ATTEMPTS = 50  # reads and compare-and-sets before giving up on a run that workers keep changing
 _CONFLICT = -1
-_SCRIPT = resources.files("worker").joinpath("lua/delete.lua").read_text()
+_SCRIPT = resources.files("worker.store").joinpath("lua/delete.lua").read_text()
 
 
 class DeleteContended(RuntimeError):

@@ -9,8 +9,8 @@ import click
 
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
 from worker import reads
-from worker.cli_support import print_json, print_lines, runtime_from_env
-from worker.cli_webhooks import webhooks
+from worker.cli.support import print_json, print_lines, runtime_from_env
+from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,7 +64,7 @@ def publish(files: tuple[str, ...]) -> None:
 @click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's Worker) instead of working in-process.")
 def worker(burst: bool, fork: bool) -> None:
     """Run a worker on runstate's queue: apply queued events to runs and steps."""
-    from worker.service import run_worker, tune_garbage_collector
+    from worker.processes import run_worker, tune_garbage_collector
 
     tune_garbage_collector()
     run_worker(runtime_from_env(log_level="info"), burst=burst, fork=fork)
@@ -136,7 +136,7 @@ def delete() -> None:
 @click.argument("run_id")
 def delete_run(run_id: str) -> None:
     """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
-    from worker.deletion import Deleter
+    from worker.store.deletion import Deleter
 
     runtime = runtime_from_env()
     if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
@@ -170,7 +170,7 @@ def replay(file: Path, as_json: bool) -> None:
 
     With no REDIS_URL this runs on an embedded in-memory Redis: nothing to install.
     """
-    from worker.replay import json_lines, replay, table
+    from worker.cli.replay import json_lines, replay, table
 
     runtime = runtime_from_env(embedded_when_unset=True)
     result = replay(runtime, file)
@@ -190,7 +190,7 @@ def serve(host: str, port: int) -> None:
     """Serve the HTTP API (FastAPI on uvicorn)."""
     import uvicorn
 
-    from worker.api import create_app
+    from worker.api.app import create_app
 
     uvicorn.run(create_app(runtime_from_env(log_level="info")), host=host, port=port, log_config=None)
 

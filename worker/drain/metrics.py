@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-from worker import keys
-from worker.envelope import time_ms
+from worker.store import keys
+from worker.store.envelope import time_ms
 
 # Upper bounds in seconds (Prometheus' `le`), wide enough for a busy queue and a late timer.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

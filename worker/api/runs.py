@@ -12,12 +12,12 @@ from statemachine.dialects import Format, render_run, render_step, render_transi
 from statemachine.models import RunState
 from statemachine.status import RUN_TERMINAL, Origin, RunStatus
 from statemachine.timefmt import rfc3339
-from worker.api_auth import Account, Rt
-from worker.api_errors import NOT_FOUND, RESPONSES, ApiError, documented
-from worker.api_models import CancelQueued, History, RefactorRun, RunList, StepList
-from worker.deletion import DeleteContended, Deleter
-from worker.envelope import Envelope
+from worker.api.auth import Account, Rt
+from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
+from worker.store.deletion import DeleteContended, Deleter
+from worker.store.envelope import Envelope
 
 log = structlog.get_logger("runstate.api")
 router = APIRouter(responses=RESPONSES | NOT_FOUND)

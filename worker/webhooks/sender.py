@@ -16,12 +16,12 @@ import httpx
 import structlog
 from standardwebhooks.webhooks import Webhook
 
-from worker import keys
-from worker.deliveries import Attempt, Deliveries, Delivery, DeliveryState
 from worker.runtime import Runtime
-from worker.ssrf import UnsafeTarget, check_url_async, pinned_client
-from worker.store import Store
-from worker.subscriptions import Subscription, Subscriptions
+from worker.store import keys
+from worker.store.outbox import Attempt, Deliveries, Delivery, DeliveryState
+from worker.store.runs import Store
+from worker.store.subscriptions import Subscription, Subscriptions
+from worker.webhooks.ssrf import UnsafeTarget, check_url_async, pinned_client
 
 log = structlog.get_logger("runstate.webhooks")
 
