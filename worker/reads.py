@@ -87,9 +87,7 @@ def stats(store: Store) -> dict[str, Any]:
     by_type = outcomes_by_type(raw)
     by_object = {
         kind.value: {
-            # `run.applied`-style fields: what version 0.1 counted, by object only
-            outcome.value: raw.get(f"{kind}.{outcome}", 0)
-            + sum(counts[outcome.value] for name, counts in by_type.items() if name.startswith(f"{kind}."))
+            outcome.value: sum(counts[outcome.value] for name, counts in by_type.items() if name.startswith(f"{kind}."))
             for outcome in Outcome
         }
         for kind in ObjectKind

@@ -5,10 +5,8 @@ import time
 
 import orjson
 import pytest
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from tests.integration.conftest import runstate, start_worker, stop, wait_until
+from tests.integration.conftest import start_worker, stop, wait_until
 from worker.drain import turns as ready
 from worker.intake.queue import make_queue
 from worker.runtime import Runtime
@@ -127,19 +125,6 @@ def test_a_run_id_that_came_back_stays_listed_when_its_old_expiry_falls_due(runt
     assert short.store.prune_expired() == 1
     assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"again"]
     assert runtime.redis.zcard(keys.EXPIRIES) == 0  # the open run adds its own when it ends
-
-
-def test_a_job_and_inbox_entries_queued_by_version_0_1_are_applied_after_an_upgrade(
-    redis_url: str, runtime: Runtime
-) -> None:
-    old_entry = orjson.dumps([_started("old"), None, "event"])  # [text, account, origin]: no publish time
-    runtime.redis.rpush(keys.inbox("old"), old_entry)
-    Queue("runstate", connection=runtime.redis, serializer=JSONSerializer).enqueue("worker.drain.jobs.drain", ["old"])
-
-    assert runstate(["worker", "--burst"], redis_url).returncode == 0
-
-    assert runtime.store.get("old") is not None
-    assert (list(runtime.store.rejected()), runtime.redis.llen(keys.inbox("old"))) == ([], 0)
 
 
 def test_a_turn_that_redis_fails_gives_its_runs_back_to_the_ready_set(

@@ -19,7 +19,7 @@ from worker.intake.queue import make_queue
 from worker.runtime import Runtime
 from worker.store import keys
 from worker.store.outbox import WEBHOOK_COUNTER
-from worker.store.runs import as_text
+from worker.store.replies import as_text
 
 router = APIRouter()
 

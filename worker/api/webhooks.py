@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
 from worker.api.schemas import Webhook, WebhookList
-from worker.store.subscriptions import RefusedSubscription, Subscriptions, new_subscription
+from worker.store.subscriptions import Subscriptions
+from worker.webhooks.subscribe import RefusedSubscription, new_subscription
 
 MAX_PER_ACCOUNT = 100  # every commit reads every subscription: an account may not add without end
 

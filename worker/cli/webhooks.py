@@ -7,7 +7,8 @@ import click
 from worker.cli.support import print_json, print_lines, runtime_from_env
 from worker.settings import ENVIRONMENT_HELP
 from worker.store.outbox import Deliveries, Delivery
-from worker.store.subscriptions import RefusedSubscription, Subscriptions, new_subscription
+from worker.store.subscriptions import Subscriptions
+from worker.webhooks.subscribe import RefusedSubscription, new_subscription
 
 
 def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, object]:

@@ -13,18 +13,16 @@ import structlog
 
 from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
-from statemachine.errors import InvalidEvent, RunstateError
+from statemachine.errors import InvalidEvent
 from statemachine.events import Event, EventType, parse_event
 from statemachine.models import RunState, Tombstone, evolve
 from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, Origin, Outcome
-from statemachine.timefmt import rfc3339
-from statemachine.webhooks import delivery_id, is_status_change, matches, payload
 from worker.drain.metrics import Recorder
+from worker.store.commit import Commit, Packed
 from worker.store.envelope import Envelope, from_json
-from worker.store.outbox import Delivery
-from worker.store.runs import Batch, Commit, Loaded, Store
+from worker.store.runs import Batch, Loaded, Store
 from worker.store.subscriptions import Subscription, Subscriptions
 
 log = structlog.get_logger("runstate.processor")
@@ -50,19 +48,6 @@ class BatchReport:
 
 # "step.completed:applied": the outcome counters' names, made once, not per event
 _COUNTER_NAMES = {(t.value, o): f"{t.value}:{o.value}" for t in EventType for o in Outcome}
-
-MAX_KEPT_BYTES = 262_144  # a rejected event is kept whole up to the size a valid one may have
-
-
-def rejected_record(raw: str, error: RunstateError, at: int) -> bytes:
-    """DESIGN.md's rejected record; the raw event is kept as JSON when it is JSON it can hold."""
-    record = {"event": raw[:MAX_KEPT_BYTES], "reason": error.code, "detail": error.detail, "at": rfc3339(at)}
-    if len(raw) <= MAX_KEPT_BYTES:
-        try:
-            return orjson.dumps({**record, "event": orjson.loads(raw)})
-        except (orjson.JSONDecodeError, TypeError):  # not JSON, or nested beyond what JSON tools take
-            pass
-    return orjson.dumps(record)
 
 
 class Queued(NamedTuple):
@@ -115,7 +100,7 @@ class Processor:
         pending = list(dict.fromkeys(run_ids))
         while pending:
             planned = self.plan(pending, report)
-            pending = self.settle(planned, self.store.commit(planned.commits), report)
+            pending = self.settle(planned, self.store.commit(planned.packed), report)
         return report
 
     def plan(self, run_ids: list[str], report: BatchReport) -> "Pass":
@@ -140,18 +125,19 @@ class Processor:
                 log.exception("run.unreadable", run_id=run_id)
         # only a stored run has seen ids: a batch of new runs skips the round trip
         seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items() if p.stored})
-        commits = []
+        commits, packed = [], []
         for run_id, ready in prepared.items():
             try:
                 known = seen.get(run_id, frozenset())
                 commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
-                commit.deliveries = outbox(commit, subscribers, now)
-                self.store.pack(commit)  # here, where one run's failure stays that run's
+                if commit.state is not None:
+                    commit.subscribers = subscribers.get(commit.state.run.account_id, ())
+                packed.append(self.store.pack(commit))  # here, where one run's failure stays that run's
                 commits.append(commit)
             except Exception:  # a bug must not stall the other runs: this one waits for its timer
                 report.failures += 1
                 log.exception("run.drain_failed", run_id=run_id)
-        return Pass(commits, prepared, limit)
+        return Pass(commits, packed, prepared, limit)
 
     def settle(self, planned: "Pass", accepted: list[bool], report: BatchReport) -> list[str]:
         """Count what the commits wrote; the runs to drain again (a conflict, or a full inbox head)."""
@@ -247,7 +233,7 @@ class Processor:
         if result.late_usage:
             _bump(commit.counters, "late_usage")
         if result.rejection is not None:
-            commit.rejected.append(rejected_record(envelope.text, result.rejection, now))
+            commit.rejected.append((envelope.text, result.rejection))
         commit.history.extend(result.history)
         if result.remember_id and isinstance(result.state, RunState):
             remembered.add(event.id)
@@ -267,6 +253,7 @@ class Pass(NamedTuple):
     """One pass over some runs, applied and not yet committed."""
 
     commits: list[Commit]
+    packed: list[Packed]  # the commits as the script takes them, in the same order
     prepared: dict[str, "_Prepared"]
     limit: int  # inbox entries read per run: a run that used them all has more waiting
 
@@ -301,31 +288,12 @@ class _Prepared:
         return list({q.event.id for q in self.by_raw.values() if q.event is not None})
 
 
-def outbox(commit: Commit, subscribers: dict[str, list[Subscription]], now: int) -> list[tuple[str, bytes]]:
-    """One delivery per status change per subscription of the run's account that wants it,
-    written by the same commit as the change itself."""
-    if commit.state is None or not commit.history:
-        return []
-    wanted = subscribers.get(commit.state.run.account_id)
-    if not wanted:
-        return []
-    created = commit.state.run.created_at
-    changes = [(t, orjson.dumps(payload(t)).decode()) for t in commit.history if is_status_change(t)]
-    deliveries = []
-    for subscription in wanted:
-        for transition, body in changes:  # the body is the same bytes for every subscription
-            if matches(subscription.events, transition.object, transition.to):
-                d_id = delivery_id(subscription.id, transition, created)
-                deliveries.append((d_id, Delivery.new_json(d_id, subscription, body, now)))
-    return deliveries
-
-
 def _event_text(item: Queued) -> str:
     return item.envelope.text if item.envelope is not None else item.raw
 
 
 def _reject_invalid(commit: Commit, text: str, invalid: InvalidEvent, now: int) -> None:
-    commit.rejected.append(rejected_record(text, invalid, now))
+    commit.rejected.append((text, invalid))
     _bump(commit.counters, "event.rejected")
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import structlog
 
 from worker.drain.metrics import TIMER_LAG
-from worker.runtime import Runtime
+from worker.drain.parts import DrainParts
 from worker.store import keys
 
 log = structlog.get_logger("runstate.sweeper")
@@ -26,7 +26,7 @@ PRUNE_LIMIT = 500
 
 
 class Sweeper:
-    def __init__(self, runtime: Runtime, interval: float = SWEEP_INTERVAL) -> None:
+    def __init__(self, runtime: DrainParts, interval: float = SWEEP_INTERVAL) -> None:
         self.runtime = runtime
         self.interval = interval
         self._stop = threading.Event()

@@ -15,8 +15,8 @@ import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from worker.drain.parts import DrainParts
 from worker.drain.processor import BatchReport, Pass
-from worker.runtime import Runtime
 
 CLAIM_RUNS = 100  # runs one claim takes at most: one load, one commit round trip for all of them
 # ... and a quarter of the backlog, never fewer than 10: as a backlog ends the slices shrink, so
@@ -28,7 +28,7 @@ TURN_SECONDS = 5.0  # a turn hands what is left to a fresh job after this long: 
 InFlight = tuple[Pass, "Future[list[bool]]"]
 
 
-def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_SECONDS) -> BatchReport:
+def drain_ready(runtime: DrainParts, *, wake_consumed: bool, seconds: float = TURN_SECONDS) -> BatchReport:
     """Claim and drain ready runs until none are left or `seconds` have passed."""
     processor, store = runtime.processor, runtime.store
     report = BatchReport()
@@ -49,7 +49,7 @@ def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_
                     runtime.publisher.wake()
                 claimed = [*(planned.prepared if planned is not None else ()), *(claim.runs if claim else ())]
                 reading = processor.read(list(claim.runs)) if claim is not None and claim.runs else None
-                in_flight = (planned, committer.submit(store.commit, planned.commits)) if planned is not None else None
+                in_flight = (planned, committer.submit(store.commit, planned.packed)) if planned is not None else None
                 planned = processor.apply(reading, report) if reading is not None else None
                 if in_flight is not None:
                     _settle(runtime, in_flight, report)
@@ -67,7 +67,7 @@ def drain_ready(runtime: Runtime, *, wake_consumed: bool, seconds: float = TURN_
     return report
 
 
-def _settle(runtime: Runtime, in_flight: InFlight, report: BatchReport) -> None:
+def _settle(runtime: DrainParts, in_flight: InFlight, report: BatchReport) -> None:
     """Wait for a claim's commits; drain again, at once, the runs that need it."""
     planned, accepted = in_flight
     again = runtime.processor.settle(planned, accepted.result(), report)

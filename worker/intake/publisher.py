@@ -15,8 +15,7 @@ import orjson
 from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
 from statemachine.status import Origin
-from worker.drain.jobs import drain_ready
-from worker.intake.queue import make_queue
+from worker.intake.queue import WAKE_UP, make_queue
 from worker.store.envelope import Envelope, time_ms
 from worker.store.runs import Store
 
@@ -77,7 +76,7 @@ class Publisher:
 
     def wake(self) -> str:
         """Enqueue one wake-up job: the worker that takes it drains the ready runs."""
-        job = self.queue.enqueue_call(drain_ready, timeout=JOB_TIMEOUT, result_ttl=0, description="drain ready runs")
+        job = self.queue.enqueue_call(WAKE_UP, timeout=JOB_TIMEOUT, result_ttl=0, description="drain ready runs")
         return str(job.id)
 
 

@@ -14,11 +14,16 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from statemachine.errors import PoisonedJob
-from worker.drain import jobs
-from worker.drain.processor import rejected_record
+from worker.store.records import rejected_record
 from worker.store.runs import Store
 
 log = structlog.get_logger("runstate.queue")
+
+# Every function a worker may execute, by the dotted name RQ stores in a job. Named, not
+# imported: the intake sits below the drain that defines it, and RQ imports it only after
+# `refuse_unless_ours` has passed (a test holds each name against a real function).
+WAKE_UP = "worker.drain.jobs.drain_ready"
+ALLOWED_FUNCTIONS = frozenset({WAKE_UP})
 
 
 class RunstateJob(Job):
@@ -27,7 +32,7 @@ class RunstateJob(Job):
     @property
     def func(self) -> Any:
         self.refuse_unless_ours()
-        return jobs.drain if self.func_name == f"{jobs.__name__}.drain" else jobs.drain_ready
+        return super().func
 
     def restore(self, raw_data: Any) -> Any:
         """RQ restores more than the function from a job hash: webhooks it would POST to, retries
@@ -47,13 +52,12 @@ class RunstateJob(Job):
             name, args, kwargs = self.func_name, self.args, self.kwargs
         except DeserializationError:
             raise PoisonedJob(self.id, "its payload is not JSON") from None
-        if not isinstance(name, str) or name not in jobs.ALLOWED_FUNCTIONS:
+        if not isinstance(name, str) or name not in ALLOWED_FUNCTIONS:
             raise PoisonedJob(self.id, f"function {str(name)[:200]!r} is not runstate's own")
         if self.instance is not None:
             raise PoisonedJob(self.id, "a job may not carry an instance")
-        wanted = jobs.ALLOWED_FUNCTIONS[name]
-        if not isinstance(args, list | tuple) or len(args) != wanted or kwargs not in ({}, None):
-            raise PoisonedJob(self.id, "a wake-up job takes no arguments" if wanted == 0 else "one list of run ids")
+        if not isinstance(args, list | tuple) or len(args) != 0 or kwargs not in ({}, None):
+            raise PoisonedJob(self.id, "a wake-up job takes no arguments")
 
     # Callbacks are imported by name too: a runstate job never has one, so none is ever loaded.
     @property

@@ -9,20 +9,16 @@ before the delete fails its own compare-and-set and then reads the tombstone, so
 flight can bring the run back.
 """
 
-from importlib import resources
-
 import structlog
 from redis import Redis
 
 from statemachine.models import RunState
-from worker.store import keys
+from worker.store import keys, lua
 
 log = structlog.get_logger("runstate.deletion")
 
 TOMBSTONE = "deleted"  # the tombstone of a deleted run, whatever its status was
 ATTEMPTS = 50  # reads and compare-and-sets before giving up on a run that workers keep changing
-_CONFLICT = -1
-_SCRIPT = resources.files("worker.store").joinpath("lua/delete.lua").read_text()
 
 
 class DeleteContended(RuntimeError):
@@ -38,7 +34,7 @@ class Deleter:
     def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
         self.tombstone_seconds = 2 * retention  # as long as a finished run's tombstone
-        self._delete = redis.register_script(_SCRIPT)
+        self._delete = lua.register(redis, "delete")
 
     def delete(self, run_id: str, *, account: str | None = None) -> bool:
         """Delete the run; False when there is none, or (given `account`) none of that account's.
@@ -62,7 +58,7 @@ class Deleter:
             reply = int(self._delete(keys=_keys(run_id), args=args))
             if reply > 0:
                 log.info("run.deleted", run_id=run_id, version=reply)
-            if reply != _CONFLICT:
+            if reply != lua.CONFLICT:
                 return reply > 0
         raise DeleteContended(run_id, ATTEMPTS)
 

@@ -34,9 +34,9 @@ _ORIGINS = {origin.value: origin for origin in Origin}
 
 def from_json(item: Any) -> Envelope:
     """An envelope from an inbox entry; raises ValueError naming what is wrong with it."""
-    if type(item) is not list or len(item) not in (3, 4):
+    if type(item) is not list or len(item) != 4:
         raise ValueError("a queued event must be [text, account, origin, published_at]")
-    text, account, origin, published_at = item if len(item) == 4 else [*item, 0]  # 3: queued by 0.1
+    text, account, origin, published_at = item
     if type(text) is not str or not (account is None or type(account) is str):
         raise ValueError("a queued event's text must be a string and its account a string or null")
     found = _ORIGINS.get(origin) if type(origin) is str else None

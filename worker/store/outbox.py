@@ -1,10 +1,10 @@
 """Webhook delivery records: the outbox entry, its attempts, and where it stands.
 
-A delivery is written by the run's commit (see `store`), so a transition and its
+A delivery is written by the run's commit (`commit.pack` builds it with `outbox_records`), so a transition and its
 deliveries exist together or not at all. Its `id` is the `webhook-id` of every attempt.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -12,8 +12,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 from redis import Redis
 
+from statemachine.models import RunState, Transition
+from statemachine.webhooks import delivery_id, is_status_change, matches, payload
 from worker.store import keys
-from worker.store.runs import as_text
+from worker.store.replies import as_text
 from worker.store.subscriptions import Subscription
 
 
@@ -50,20 +52,11 @@ class Delivery(BaseModel):
     def attempts_since_replay(self) -> int:
         return len(self.attempts) - self.replayed_after
 
-    @classmethod
-    def new(cls, delivery_id: str, subscription: Subscription, body: dict[str, object], now: int) -> "Delivery":
-        return cls(
-            id=delivery_id,
-            subscription_id=subscription.id,
-            account=subscription.account,
-            payload=orjson.dumps(body).decode(),
-            created_at=now,
-        )
-
     @staticmethod
     def new_json(delivery_id: str, subscription: Subscription, body: str, now: int) -> bytes:
-        """`new(...).to_json()` as orjson makes it: the commit writes one per transition and
-        subscription, so the hot path skips building the model (a test holds the two equal)."""
+        """A new pending delivery's `to_json()`, as orjson makes it: the commit writes one per
+        transition and subscription, so the hot path skips building the model (a test holds
+        the two equal)."""
         record: dict[str, object] = {
             "id": delivery_id,
             "subscription_id": subscription.id,
@@ -79,6 +72,24 @@ class Delivery(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+def outbox_records(
+    state: RunState, history: list[Transition], subscribers: Sequence[Subscription], now: int
+) -> list[tuple[str, bytes]]:
+    """(delivery id, record): one delivery per status change per subscription of the run's
+    account that wants it, written by the same commit as the change itself."""
+    if not subscribers or not history:
+        return []
+    created = state.run.created_at
+    changes = [(t, orjson.dumps(payload(t)).decode()) for t in history if is_status_change(t)]
+    deliveries = []
+    for subscription in subscribers:
+        for transition, body in changes:  # the body is the same bytes for every subscription
+            if matches(subscription.events, transition.object, transition.to):
+                d_id = delivery_id(subscription.id, transition, created)
+                deliveries.append((d_id, Delivery.new_json(d_id, subscription, body, now)))
+    return deliveries
 
 
 WEBHOOK_COUNTER = "webhook:"  # prefix of the attempt counters in keys.STATS ("webhook:delivered", ...)

@@ -9,25 +9,19 @@ reloads); a process that dies mid-batch leaves either the whole commit or none o
 """
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 import orjson
-from pydantic import TypeAdapter
 from redis import Redis
 
 from statemachine.models import RunState, Tombstone, Transition
 from statemachine.ordering import Held
-from worker.store import keys
+from worker.store import keys, lua
+from worker.store.commit import HELD_BUFFER, Commit, Packed, pack
+from worker.store.replies import as_text, ms
 
-CONFLICT = -1
 WAKE_TTL_MS = 2_000  # a wake-up job lost before it started costs at most this much delay
-_HELD = TypeAdapter(list[Held])
-
-
-def _script(name: str) -> str:
-    return resources.files("worker.store").joinpath(f"lua/{name}.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +44,7 @@ class Loaded:
         return None
 
     def held(self) -> list[Held]:
-        return _HELD.validate_json(self.held_json) if self.held_json else []
+        return HELD_BUFFER.validate_json(self.held_json) if self.held_json else []
 
 
 class Batch(NamedTuple):
@@ -70,38 +64,16 @@ class Claim:
     wake_wanted: bool  # runs are left and no wake-up job is queued: enqueue one for idle workers
 
 
-@dataclass(slots=True)
-class Commit:
-    """Everything one drain does to one run, written at once."""
-
-    run_id: str
-    expected_version: int
-    consumed: int  # inbox entries applied (from its head)
-    now: int  # the drain's time (ms, Redis TIME when it loaded the run)
-    had_document: bool = False  # as loaded: the compare-and-set vouches it is still so
-    had_held: bool = False
-    state: RunState | None = None  # None: the document is unchanged
-    history: list[Transition] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-    rejected: list[bytes] = field(default_factory=list)
-    held: list[Held] = field(default_factory=list)
-    next_due: int | None = None
-    finished: bool = False
-    deliveries: list[tuple[str, bytes]] = field(default_factory=list)  # (delivery id, record): the outbox
-    packed: list[Any] | None = None  # the script's arguments, once built (`Store.pack`)
-
-
 class Store:
     def __init__(self, redis: Redis, retention: int, recover_after_ms: int = 10_000) -> None:
         self.redis = redis
         self.retention = retention
         self.recover_after_ms = recover_after_ms
-        self._commit = redis.register_script(_script("commit"))
-        self._publish = redis.register_script(_script("publish"))
-        self._claim = redis.register_script(_script("claim"))
-        self._ready = redis.register_script(_script("ready"))
-        self._prune = redis.register_script(_script("prune"))
+        self._commit = lua.register(redis, "commit")
+        self._publish = lua.register(redis, "publish")
+        self._claim = lua.register(redis, "claim")
+        self._ready = lua.register(redis, "ready")
+        self._prune = lua.register(redis, "prune")
 
     # --- intake ------------------------------------------------------------------------
 
@@ -129,10 +101,6 @@ class Store:
         if run_ids:
             self.redis.zadd(keys.READY, dict.fromkeys(run_ids, self.now_ms()), nx=True)
 
-    def claim_due(self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS) -> list[str]:
-        """Timer members that are due, each pushed back by a lease while it is handled."""
-        return [member for member, _ in self.claim_due_at(limit, lease_ms, timers)[1]]
-
     def claim_due_at(
         self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS
     ) -> tuple[int, list[tuple[str, int]]]:
@@ -151,7 +119,7 @@ class Store:
 
     def now_ms(self) -> int:
         """Redis's clock, so every worker stamps by the same time."""
-        return _ms(self.redis.time())
+        return ms(self.redis.time())
 
     def load(self, run_ids: Sequence[str], limit: int) -> Batch:
         """Each run's document, version, inbox head (up to `limit`) and held events, Redis's time,
@@ -169,7 +137,7 @@ class Store:
         for index, run_id in enumerate(run_ids):
             (version, document), tomb, inbox, held = replies[2 + 4 * index : 6 + 4 * index]
             loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
-        return Batch(_ms(replies[0]), loaded, replies[1] or b"")
+        return Batch(ms(replies[0]), loaded, replies[1] or b"")
 
     def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
         """Which of these event ids each run has already processed."""
@@ -183,18 +151,17 @@ class Store:
             seen[run_id] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
         return seen
 
-    def pack(self, commit: Commit) -> None:
-        """Build the commit's script arguments now (the caller catches what one run's data may
+    def pack(self, commit: Commit) -> Packed:
+        """A commit's script arguments, built now (the caller catches what one run's data may
         raise), so that `commit` only sends them."""
-        commit.packed = self._args(commit)
+        return pack(commit, retention=self.retention, recover_after_ms=self.recover_after_ms)
 
-    def commit(self, commits: Sequence[Commit]) -> list[bool]:
+    def commit(self, packed: Sequence[Packed]) -> list[bool]:
         """Write each run's commit atomically; False where another worker got there first."""
         pipe = self.redis.pipeline(transaction=False)
-        for commit in commits:
-            args = commit.packed if commit.packed is not None else self._args(commit)
-            self._commit(keys=self._keys(commit.run_id), args=args, client=pipe)
-        return [reply != CONFLICT for reply in pipe.execute()]
+        for script_keys, args in packed:
+            self._commit(keys=script_keys, args=args, client=pipe)
+        return [reply != lua.CONFLICT for reply in pipe.execute()]
 
     def reject_orphans(self, records: Iterable[bytes], counters: dict[str, int]) -> None:
         """Rejected things that belong to no run (a refused job), with their counts."""
@@ -204,55 +171,6 @@ class Store:
         for name, count in counters.items():
             pipe.hincrby(keys.STATS, name, count)
         pipe.execute()
-
-    @staticmethod
-    def _keys(run_id: str) -> list[str]:
-        return [
-            keys.run(run_id),
-            keys.history(run_id),
-            keys.seen(run_id),
-            keys.tombstone(run_id),
-            keys.RUNS,
-            keys.STATS,
-            keys.REJECTED,
-            keys.inbox(run_id),
-            keys.held(run_id),
-            keys.TIMERS,
-            keys.WEBHOOK_TIMERS,
-            keys.VERSIONS,
-            keys.EXPIRIES,
-            keys.QUEUED,
-        ]
-
-    def _args(self, commit: Commit) -> list[Any]:
-        state = commit.state
-        document = state.model_dump_json(exclude_defaults=True) if state is not None else ""
-        counts = f"{len(commit.rejected)},{len(commit.deliveries)}"
-        outbox = [
-            x for d_id, record in commit.deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)
-        ]
-        return [
-            commit.expected_version,
-            document,
-            state.run.created_at if state is not None else 0,
-            commit.run_id,
-            self.retention if commit.finished else 0,
-            state.run.status.value if state is not None else "",
-            counts,
-            commit.consumed,
-            _HELD.dump_json(commit.held) if commit.held else "",
-            keys.run_timer(commit.run_id),
-            "" if commit.next_due is None else commit.next_due,
-            self.recover_after_ms,
-            self.retention,
-            b"\n".join(t.to_json() for t in commit.history),  # compact JSON holds no raw newline
-            orjson.dumps(commit.seen) if commit.seen else "",
-            orjson.dumps(commit.counters) if commit.counters else "",
-            ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
-            commit.now,
-            *commit.rejected,
-            *outbox,
-        ]
 
     # --- reads -------------------------------------------------------------------------
 
@@ -296,14 +214,3 @@ class Store:
 
     def stats(self) -> dict[str, int]:
         return {as_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
-
-
-def as_text(value: object) -> str:
-    """A Redis reply as text (replies are bytes; fakeredis and some commands give str)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _ms(time_reply: Any) -> int:
-    """Redis `TIME` (seconds, microseconds) as whole milliseconds."""
-    seconds, micros = time_reply
-    return int(seconds) * 1000 + int(micros) // 1000

@@ -3,16 +3,13 @@
 import base64
 import secrets
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis import Redis
 
 from statemachine.webhooks import valid_filter
 from worker.store import keys
-
-if TYPE_CHECKING:
-    from worker.webhooks.ssrf import Resolver
 
 
 def _new_version() -> str:
@@ -66,42 +63,6 @@ class Subscription(BaseModel):
     def revealed(self) -> dict[str, object]:
         """What `add` (and POST /v1/webhooks) shows, once: everything, the secret whole."""
         return self.public() | {"secret": self.secret}
-
-
-class RefusedSubscription(ValueError):
-    """Raised by `new_subscription` when the URL is unsafe or a field breaks a rule; `reason` names them."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def new_subscription(
-    url: str,
-    account: str,
-    events: list[str],
-    secret: str | None = None,
-    *,
-    allow_private: bool,
-    now: int,
-    resolve: "Resolver | None" = None,
-) -> Subscription:
-    """A subscription checked as `webhooks add` and POST /v1/webhooks both check one: every field
-    by the model, then the URL by the SSRF guard (which resolves its host, with `resolve`)."""
-    from worker.webhooks.ssrf import UnsafeTarget, check_url, resolve_host  # only adding one needs the guard
-
-    fields: dict[str, object] = {"url": url, "account": account, "events": events, "created_at": now}
-    if secret is not None:
-        fields["secret"] = secret
-    try:
-        subscription = Subscription.model_validate(fields)
-        check_url(url, allow_private=allow_private, resolve=resolve or resolve_host)
-    except UnsafeTarget as unsafe:
-        raise RefusedSubscription(f"refused: {unsafe.reason}") from None
-    except ValidationError as invalid:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-        raise RefusedSubscription(problems) from None
-    return subscription
 
 
 class Subscriptions:

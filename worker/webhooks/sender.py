@@ -11,12 +11,14 @@ import contextlib
 import random
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 import structlog
+from redis import Redis
 from standardwebhooks.webhooks import Webhook
 
-from worker.runtime import Runtime
+from worker.settings import Settings
 from worker.store import keys
 from worker.store.outbox import Attempt, Deliveries, Delivery, DeliveryState
 from worker.store.runs import Store
@@ -29,8 +31,21 @@ POLL_INTERVAL = 0.1  # seconds between claims when nothing was due
 JITTER = 0.1  # each retry delay is stretched or shrunk by up to this share
 
 
+class SenderParts(Protocol):
+    """What the sender needs from the process that runs it (the runtime fills it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+    @property
+    def store(self) -> Store: ...
+
+
 class Deliverer:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: SenderParts) -> None:
         self.settings = runtime.settings
         self.store: Store = runtime.store
         self.deliveries = Deliveries(runtime.redis, runtime.settings.retention)
@@ -165,7 +180,7 @@ class Deliverer:
         log.warning("webhook.subscription_disabled", subscription_id=subscription.id, reason=reason)
 
 
-def deliver_forever(runtime: Runtime) -> None:
+def deliver_forever(runtime: SenderParts) -> None:
     """Run the delivery loop until SIGTERM or SIGINT; in-flight attempts finish first."""
     import signal
 

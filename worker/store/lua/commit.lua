@@ -1,20 +1,42 @@
 -- Commit one run's drained events atomically: compare-and-set on the run's version,
 -- then the new document, its history, the seen event ids, counters, rejected records,
 -- the sequence buffer, the inbox entries consumed and the run's next timer.
--- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 runs index, 6 stats, 7 rejected,
---       8 inbox, 9 held, 10 timers, 11 webhook timers, 12 the version counter, 13 expiries,
---       14 the queued-events counter
--- ARGV: 1 expected version ('0': the run does not exist), 2 document ('': unchanged),
---       3 created_at score, 4 run id, 5 retention seconds ('0': the run is still open),
---       6 tombstone value, 7 counts "rejected,deliveries",
---       8 inbox entries consumed, 9 held buffer ('': empty), 10 timer member,
---       11 next due ms ('': none), 12 recover-after ms, 13 retention seconds,
---       14 the history entries, one JSON object a line ('': none), 15 the seen ids as a JSON
---       array ('': none), 16 the counters as a JSON object {field: increment} ('': none),
---       17 what the drain read: 'D' a document, 'H' a held buffer (the version vouches that
---       both are as read), 18 the drain's time (ms, Redis TIME when it loaded the run),
---       then the rejected records, and (key, timer member, record) triples of the webhook
---       deliveries: the outbox.
+-- KEYS  1 run               the run's hash: version 'v', document 'd'
+-- KEYS  2 history           the run's transitions, one JSON object an entry
+-- KEYS  3 seen              the event ids the run has processed
+-- KEYS  4 tombstone         what a finished run leaves once its keys expire
+-- KEYS  5 runs              the runs index (score: created_at)
+-- KEYS  6 stats             the outcome counters
+-- KEYS  7 rejected          the rejected records
+-- KEYS  8 inbox             the run's queued events
+-- KEYS  9 held              the run's sequence buffer
+-- KEYS 10 timers            the timer index
+-- KEYS 11 webhook_timers    the outbox's timer index
+-- KEYS 12 versions          the one version counter
+-- KEYS 13 expiries          when finished runs' keys expire
+-- KEYS 14 queued            the queued-events counter
+-- ARGV  1 expected_version  the version read ('0': the run does not exist)
+-- ARGV  2 document          the new document ('': unchanged)
+-- ARGV  3 created_at        the run's score in the runs index
+-- ARGV  4 run_id            the run's id
+-- ARGV  5 finished          '1': the run has finished, its keys expire after the retention
+-- ARGV  6 tombstone         the tombstone's value (the final status)
+-- ARGV  7 counts            "rejected,deliveries": how many of each follow ARGV 18
+-- ARGV  8 consumed          inbox entries applied, from its head
+-- ARGV  9 held              the sequence buffer ('': empty)
+-- ARGV 10 timer             the run's member in the timer index
+-- ARGV 11 next_due          the run's next timer, ms ('': none)
+-- ARGV 12 recover_after_ms  how soon a run with queued events is looked at again
+-- ARGV 13 retention         seconds a finished run's keys are kept (its tombstone twice as long)
+-- ARGV 14 history           the new history entries, one JSON object a line ('': none)
+-- ARGV 15 seen              the new seen ids as a JSON array ('': none)
+-- ARGV 16 counters          the counters as a JSON object {field: increment} ('': none)
+-- ARGV 17 read              what the drain read: 'D' a document, 'H' a held buffer (the
+--                           version vouches that both are as read)
+-- ARGV 18 now               the drain's time (ms, Redis TIME when it loaded the run)
+-- then the rejected records, and (key, timer member, record) triples of the webhook
+-- deliveries: the outbox. `worker/store/commit.py` packs these by name (a test holds it
+-- against this header).
 -- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
@@ -77,14 +99,14 @@ for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
 end
 first, last = take(counts[2] * 3)
-local due = {}  -- the new deliveries' timer entries (score, member), added together: Redis pays per call
+local sending = {}  -- the new deliveries' timer entries (score, member), added together: Redis pays per call
 for i = first, last, 3 do
   if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
-    due[#due + 1] = now
-    due[#due + 1] = ARGV[i + 1]
+    sending[#sending + 1] = now
+    sending[#sending + 1] = ARGV[i + 1]
   end
 end
-all('ZADD', KEYS[11], due)  -- 500 items a call: whole pairs
+all('ZADD', KEYS[11], sending)  -- 500 items a call: whole pairs
 local consumed = tonumber(ARGV[8])
 if consumed > 0 then
   redis.call('LTRIM', KEYS[8], consumed, -1)
@@ -105,8 +127,8 @@ if due == nil then
 else
   redis.call('ZADD', KEYS[10], due, ARGV[10])
 end
-local retention = tonumber(ARGV[5])
-if retention > 0 and ARGV[2] ~= '' then
+if ARGV[5] == '1' and ARGV[2] ~= '' then
+  local retention = tonumber(ARGV[13])
   -- one instant for the keys and the runs index: the sweep takes the run out of the index once
   -- its keys are gone, and finds them gone because they expire exactly when its entry is due
   local gone = now + retention * 1000

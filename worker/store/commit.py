@@ -1,0 +1,141 @@
+"""One run's commit: what a drain did to the run (filled by the drain) and the script
+arguments that write it (packed here, by name, in `lua/commit.lua`'s order).
+
+The records the commit stores are built here too: the rejected records (`records`) and
+the webhook outbox (`outbox`), from what the drain hands over: rejected texts with their
+errors, the account's subscriptions.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import TypeAdapter
+
+from statemachine.errors import RunstateError
+from statemachine.models import RunState, Transition
+from statemachine.ordering import Held
+from worker.store import keys
+from worker.store.outbox import outbox_records
+from worker.store.records import rejected_record
+from worker.store.subscriptions import Subscription
+
+HELD_BUFFER = TypeAdapter(list[Held])  # a run's sequence buffer as stored
+
+# lua/commit.lua's KEYS and ARGV, by name and in order (tests/unit/worker/store holds them
+# against the script's header)
+KEYS = (
+    "run",
+    "history",
+    "seen",
+    "tombstone",
+    "runs",
+    "stats",
+    "rejected",
+    "inbox",
+    "held",
+    "timers",
+    "webhook_timers",
+    "versions",
+    "expiries",
+    "queued",
+)
+ARGV = (
+    "expected_version",
+    "document",
+    "created_at",
+    "run_id",
+    "finished",
+    "tombstone",
+    "counts",
+    "consumed",
+    "held",
+    "timer",
+    "next_due",
+    "recover_after_ms",
+    "retention",
+    "history",
+    "seen",
+    "counters",
+    "read",
+    "now",
+)
+
+
+@dataclass(slots=True)
+class Commit:
+    """Everything one drain does to one run, written at once."""
+
+    run_id: str
+    expected_version: int
+    consumed: int  # inbox entries applied (from its head)
+    now: int  # the drain's time (ms, Redis TIME when it loaded the run)
+    had_document: bool = False  # as loaded: the compare-and-set vouches it is still so
+    had_held: bool = False
+    state: RunState | None = None  # None: the document is unchanged
+    history: list[Transition] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    rejected: list[tuple[str, RunstateError]] = field(default_factory=list)  # (the event's text, why)
+    held: list[Held] = field(default_factory=list)
+    next_due: int | None = None
+    finished: bool = False
+    subscribers: Sequence[Subscription] = ()  # the enabled subscriptions of the run's account
+
+
+class Packed(NamedTuple):
+    """A commit as the script takes it."""
+
+    keys: list[str]
+    args: list[Any]
+
+
+def script_keys(run_id: str) -> list[str]:
+    named = {
+        "run": keys.run(run_id),
+        "history": keys.history(run_id),
+        "seen": keys.seen(run_id),
+        "tombstone": keys.tombstone(run_id),
+        "runs": keys.RUNS,
+        "stats": keys.STATS,
+        "rejected": keys.REJECTED,
+        "inbox": keys.inbox(run_id),
+        "held": keys.held(run_id),
+        "timers": keys.TIMERS,
+        "webhook_timers": keys.WEBHOOK_TIMERS,
+        "versions": keys.VERSIONS,
+        "expiries": keys.EXPIRIES,
+        "queued": keys.QUEUED,
+    }
+    return [named[name] for name in KEYS]
+
+
+def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
+    """The script's keys and arguments for one commit: the named ones, then the rejected
+    records, then the outbox's (key, timer member, record) triples."""
+    state = commit.state
+    rejected = [rejected_record(text, error, commit.now) for text, error in commit.rejected]
+    deliveries = outbox_records(state, commit.history, commit.subscribers, commit.now) if state is not None else []
+    named: dict[str, Any] = {
+        "expected_version": commit.expected_version,
+        "document": state.model_dump_json(exclude_defaults=True) if state is not None else "",
+        "created_at": state.run.created_at if state is not None else 0,
+        "run_id": commit.run_id,
+        "finished": "1" if commit.finished else "0",
+        "tombstone": state.run.status.value if state is not None else "",
+        "counts": f"{len(rejected)},{len(deliveries)}",
+        "consumed": commit.consumed,
+        "held": HELD_BUFFER.dump_json(commit.held) if commit.held else "",
+        "timer": keys.run_timer(commit.run_id),
+        "next_due": "" if commit.next_due is None else commit.next_due,
+        "recover_after_ms": recover_after_ms,
+        "retention": retention,
+        "history": b"\n".join(t.to_json() for t in commit.history),  # compact JSON holds no raw newline
+        "seen": orjson.dumps(commit.seen) if commit.seen else "",
+        "counters": orjson.dumps(commit.counters) if commit.counters else "",
+        "read": ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
+        "now": commit.now,
+    }
+    outbox = [x for d_id, record in deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)]
+    return Packed(script_keys(commit.run_id), [*(named[name] for name in ARGV), *rejected, *outbox])
