@@ -5,6 +5,8 @@ changed in between is loaded and applied again, from the same inbox head.
 """
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -97,15 +99,31 @@ class Processor:
     def drain(self, run_ids: list[str]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
         report = BatchReport()
-        pending = list(dict.fromkeys(run_ids))
-        while pending:
-            planned = self.plan(pending, report)
-            pending = self.settle(planned, self.store.commit(planned.packed), report)
+        self.drive(iter([run_ids]), report)
         return report
 
-    def plan(self, run_ids: list[str], report: BatchReport) -> "Pass":
-        """Load these runs and apply what is queued for them: the commits to write, not yet written."""
-        return self.apply(self.read(run_ids), report)
+    def drive(self, batches: Iterator[Sequence[str]], report: BatchReport, holding: list[str] | None = None) -> None:
+        """The one driver of drain passes: read and apply each batch of runs, commit it, and drain
+        again the runs that need it (a conflict, a full inbox head), until nothing is left.
+
+        Redis and the worker take turns as little as they can: the next batch is read first, then
+        the previous one's commits are sent (a second thread waits for their answers, the GIL free
+        meanwhile), and the next batch is applied while Redis runs those commits. A run in both
+        (new events made it ready again) simply loses one compare-and-set and is drained again.
+        `holding` is kept as the runs read and not yet committed: what a failure must give back."""
+        again: list[str] = []
+        planned: Pass | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
+            while True:
+                runs = list(dict.fromkeys([*again, *next(batches, ())]))
+                if holding is not None:
+                    holding[:] = [*(planned.prepared if planned is not None else ()), *runs]
+                reading = self.read(runs) if runs else None
+                in_flight = committer.submit(self.store.commit, planned.packed) if planned is not None else None
+                previous, planned = planned, self.apply(reading, report) if reading is not None else None
+                again = self.settle(previous, in_flight.result(), report) if previous is not None and in_flight else []
+                if planned is None and not again:
+                    return
 
     def read(self, run_ids: list[str]) -> "Reading":
         """Load these runs: one round trip."""

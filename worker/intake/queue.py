@@ -19,6 +19,8 @@ from worker.store.runs import Store
 
 log = structlog.get_logger("runstate.queue")
 
+COMMAND_POLL = 0.5  # seconds between polls of RQ's command channel: bounds how long SIGTERM waits for it
+
 # Every function a worker may execute, by the dotted name RQ stores in a job. Named, not
 # imported: the intake sits below the drain that defines it, and RQ imports it only after
 # `refuse_unless_ours` has passed (a test holds each name against a real function).
@@ -106,10 +108,17 @@ class _RefusesGarbage:
     listens_for_commands = True  # False for a burst worker: it exits on its own
 
     def subscribe(self) -> None:
-        """RQ's command channel (stop a job, kill a horse). A burst worker skips it: RQ stops its
-        listener thread with a one-second join at teardown, longer than a burst often takes."""
-        if self.listens_for_commands:
-            super().subscribe()  # type: ignore[misc]
+        """RQ's command channel (stop a job, kill a horse), polled every COMMAND_POLL seconds:
+        RQ polls it every 60 s and waits for the poll to end at SIGTERM, so an idle worker could
+        take a minute to stop. A burst worker skips it: it exits on its own."""
+        if not self.listens_for_commands:
+            return
+        worker: Any = self
+        worker.pubsub = worker.connection.pubsub()
+        worker.pubsub.subscribe(**{worker.pubsub_channel_name: worker.handle_payload})
+        worker.pubsub_thread = worker.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL, daemon=True, exception_handler=worker._pubsub_exception_handler
+        )
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
         while True:
