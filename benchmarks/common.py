@@ -93,27 +93,36 @@ def write_events(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def runstate(argv: list[str], redis_url: str, cpu: int = 1, **env: str) -> float:
+def runstate(argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | None = None, **env: str) -> float:
     """Run a `runstate` command to completion (with `env` added to its environment); returns its
     wall time in seconds."""
     started = time.perf_counter()
     done = subprocess.run(
-        pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=runstate_env(redis_url, **env), capture_output=True
+        pinned(cpu, [sys.executable, "-m", "worker", *argv]),
+        env=runstate_env(redis_url, code, **env),
+        capture_output=True,
+        cwd=code,
     )
     if done.returncode != 0:
         raise RuntimeError(f"runstate {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}")
     return time.perf_counter() - started
 
 
-def start_runstate(argv: list[str], redis_url: str, cpu: int = 1, **env: str) -> subprocess.Popen[bytes]:
-    """Start a `runstate` command (`python -m worker ...`) pinned to `cpu`, with `env` added."""
-    return subprocess.Popen(pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=runstate_env(redis_url, **env))
+def start_runstate(
+    argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """Start a `runstate` command (`python -m worker ...`) pinned to `cpu`, with `env` added;
+    `code`: a checkout to run instead of this one (another version, to compare in turn)."""
+    return subprocess.Popen(
+        pinned(cpu, [sys.executable, "-m", "worker", *argv]), env=runstate_env(redis_url, code, **env), cwd=code
+    )
 
 
-def runstate_env(redis_url: str, **env: str) -> dict[str, str]:
+def runstate_env(redis_url: str, code: Path | None = None, **env: str) -> dict[str, str]:
     """A benchmark's runstate processes log errors only: the durability warning of a throwaway
-    Redis is expected."""
-    return {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "error", **env}
+    Redis is expected. `code` goes first on the path (it is also the working directory)."""
+    path = {"PYTHONPATH": str(code)} if code is not None else {}
+    return {**os.environ, "REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "error", **path, **env}
 
 
 def percentile(values: list[float], share: float) -> float:

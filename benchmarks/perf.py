@@ -54,10 +54,20 @@ class Burst(NamedTuple):
         return self.worker_us + self.redis_us
 
 
-def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool = True, hooked: bool = False) -> Burst:
+def burst(
+    redis_url: str,
+    folder: Path,
+    runs: int,
+    workers: int,
+    *,
+    flush: bool = True,
+    hooked: bool = False,
+    code: Path | None = None,
+) -> Burst:
     """`workers` burst workers started together over `runs` new runs of 10 events, published
     first. `hooked`: a webhook subscription wants every transition, so each commit also writes a
-    delivery per transition into the outbox (no delivery process runs meanwhile)."""
+    delivery per transition into the outbox (no delivery process runs meanwhile). `code`: a
+    checkout of another version to publish and drain with."""
     redis = Redis.from_url(redis_url)
     if flush:
         redis.flushdb()
@@ -67,10 +77,10 @@ def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool 
     _bursts += 1
     lines = run_events(runs, prefix=f"b{_bursts}")  # new run ids every time, even without a flush
     events = len(lines)
-    runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url)
+    runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url, code=code)
     redis_cpu, children = _redis_cpu(redis), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2) for n in range(workers)]
+    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2, code=code) for n in range(workers)]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("a burst worker failed")
     rate = events / (time.perf_counter() - started)
@@ -110,7 +120,15 @@ def _row(name: str, value: str, note: str = "") -> None:
 @click.option("--stored", default=100_000, show_default=True, help="Runs already stored for the flatness figure.")
 @click.option("--rate", default=1000.0, show_default=True, help="Offered events/s for the latency figure.")
 @click.option("--seconds", default=10.0, show_default=True, help="Seconds of offered load for the latency figure.")
-def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> None:
+@click.option(
+    "--against",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A checkout of another version: only the one-worker burst, this code against that one, in turn.",
+)
+def main(runs: int, repeat: int, stored: int, rate: float, seconds: float, against: Path | None) -> None:
+    if against is not None:
+        compare(against.resolve(), runs, repeat)
+        return
     lines = run_events(runs)
     n = len(lines)
     with tempfile.TemporaryDirectory() as name, redis_server() as url, redis_server() as full:
@@ -195,6 +213,25 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
         f"{statistics.median(b.cpu_us for b in larges):,.0f} us, "
         f"{_ratio([b.cpu_us for b in larges], [b.cpu_us for b in smalls]):.2f}x; all: {_all(b.rate for b in larges)}",
     )
+
+
+def compare(other: Path, runs: int, repeat: int) -> None:
+    """One burst worker of this code against one of `other`'s, in turn, on one Redis."""
+    with tempfile.TemporaryDirectory() as name, redis_server() as url:
+        folder = Path(name)
+        these, those = _in_turn(
+            [lambda: burst(url, folder, runs, 1), lambda: burst(url, folder, runs, 1, code=other)], repeat
+        )
+    click.echo(f"{runs * 10:,} events ({runs:,} runs x 10), medians of {repeat}, measured in turn")
+    for label, bursts in (("this code", these), (str(other), those)):
+        rates = [b.rate for b in bursts]
+        cpu = statistics.median(b.cpu_us for b in bursts)
+        _row(
+            f"one worker, {label}", f"{statistics.median(rates):,.0f} events/s", f"all: {_all(rates)}; CPU {cpu:.0f} us"
+        )
+    ratio = _ratio([b.rate for b in these], [b.rate for b in those])
+    cpu_ratio = _ratio([b.cpu_us for b in those], [b.cpu_us for b in these])
+    _row("this code against the other", f"{ratio:.2f}x events/s", f"{cpu_ratio:.2f}x less CPU per event")
 
 
 def _ratio(these: list[float], those: list[float]) -> float:
