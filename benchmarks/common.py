@@ -93,7 +93,7 @@ def write_events(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def runstate(argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | None = None, **env: str) -> float:
+def runstate(argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | str | None = None, **env: str) -> float:
     """Run a `runstate` command to completion (with `env` added to its environment); returns its
     wall time in seconds."""
     started = time.perf_counter()
@@ -109,7 +109,7 @@ def runstate(argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | None
 
 
 def start_runstate(
-    argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | None = None, **env: str
+    argv: list[str], redis_url: str, cpu: int = 1, *, code: Path | str | None = None, **env: str
 ) -> subprocess.Popen[bytes]:
     """Start a `runstate` command (`python -m worker ...`) pinned to `cpu`, with `env` added;
     `code`: a checkout to run instead of this one (another version, to compare in turn)."""
@@ -118,7 +118,7 @@ def start_runstate(
     )
 
 
-def runstate_env(redis_url: str, code: Path | None = None, **env: str) -> dict[str, str]:
+def runstate_env(redis_url: str, code: Path | str | None = None, **env: str) -> dict[str, str]:
     """A benchmark's runstate processes log errors only: the durability warning of a throwaway
     Redis is expected. `code` goes first on the path (it is also the working directory)."""
     path = {"PYTHONPATH": str(code)} if code is not None else {}

@@ -1,11 +1,6 @@
-"""Shared test helpers: events from dicts, and the integration marker by folder."""
-
-from pathlib import Path
+"""The integration marker, given by folder: every test under tests/integration/ needs a redis-server."""
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "agent-runs.jsonl"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from statemachine.lifecycle import RUN, STEP, Lifecycle, mermaid_diagram
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
