@@ -6,6 +6,7 @@ run answers 404, exactly like a missing one. `/healthz`, `/metrics` and `/openap
 no token.
 """
 
+from importlib import metadata
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -38,7 +39,7 @@ def healthz(runtime: Rt) -> dict[str, str]:
 def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None, resolve: Resolver | None = None) -> FastAPI:
     """The app; `rate_limit` defaults to RUNSTATE_API_RATE_LIMIT's (none when unset), `resolve`
     (how the SSRF guard resolves webhook hosts) to the system's resolver."""
-    app = FastAPI(title="runstate", version="0.1.0", description=__doc__)
+    app = FastAPI(title="runstate", version=metadata.version("runstate"), description=__doc__)
     app.state.runtime = runtime
     app.state.tokens = runtime.settings.api_token_accounts()
     app.state.rate_limit = rate_limit or _rate_limit_of(runtime)
