@@ -208,7 +208,7 @@ def post_template() -> str:
 
 
 def queued_events(redis: Redis) -> int:
-    return sum(int(redis.llen(key)) for key in redis.scan_iter(keys.inbox("*"), count=1000))
+    return sum(int(redis.llen(key)) for key in redis.scan_iter(keys.inbox(keys.RunRef("*")), count=1000))
 
 
 def applied(redis_url: str) -> int:

@@ -71,7 +71,7 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
         watchers: list[threading.Thread] = []
 
         def watch(pending: list[str], since: float) -> None:
-            while any(runtime.redis.llen(keys.inbox(r)) for r in pending):
+            while any(runtime.redis.llen(keys.inbox(keys.ref("default", r))) for r in pending):
                 time.sleep(0.05)
             recoveries.append(time.monotonic() - since)
 
@@ -85,7 +85,7 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 kills -= 1
-                pending = [r for r in scripts if runtime.redis.llen(keys.inbox(r))]
+                pending = [r for r in scripts if runtime.redis.llen(keys.inbox(keys.ref("default", r)))]
                 watcher = threading.Thread(target=watch, args=(pending, time.monotonic()))
                 watcher.start()
                 watchers.append(watcher)
@@ -93,7 +93,9 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
         for watcher in watchers:
             watcher.join(timeout=120)
         deadline = time.monotonic() + 120
-        while any(runtime.redis.llen(keys.inbox(r)) for r in scripts) and time.monotonic() < deadline:
+        while (
+            any(runtime.redis.llen(keys.inbox(keys.ref("default", r))) for r in scripts) and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         for proc in alive:
             proc.terminate()
@@ -101,7 +103,7 @@ def main(runs: int, kills: int, workers: int, seed: int) -> None:
         stats = reads.stats(runtime.store)
         wrong = 0
         for run_id, events in scripts.items():
-            state = runtime.store.get(run_id)
+            state = runtime.store.get(keys.ref("default", run_id))
             got = (
                 (state.run.model_dump_json() + "".join(s.model_dump_json() for s in state.steps.values()))
                 if state

@@ -38,7 +38,7 @@ def measure(redis_url: str, runs: int = 1000) -> dict[str, float]:
     before = _used(redis)
     _fill(redis_url, runs)
     per_run = (_used(redis) - before) / runs
-    one = "run_0"
+    one = keys.ref("default", "run_0")
     parts = {
         "document": redis.memory_usage(keys.run(one)) or 0,
         "history": redis.memory_usage(keys.history(one)) or 0,

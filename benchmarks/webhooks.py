@@ -21,6 +21,7 @@ from benchmarks.common import percentile, redis_server, start_runstate
 from statemachine.webhooks import delivery_id
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
 from worker.store.subscriptions import Subscription, Subscriptions
 
 
@@ -82,7 +83,7 @@ def main(deliveries: int, rate: int, seconds: int) -> None:
             orjson.dumps({"id": "s", "type": "run.started", "run_id": f"t{n}"}).decode() for n in range(deliveries)
         ]
         runtime.publisher.publish_lines(lines)
-        runtime.processor.drain([f"t{n}" for n in range(deliveries)])
+        runtime.processor.drain([keys.ref("default", f"t{n}") for n in range(deliveries)])
         started = time.perf_counter()
         drained = _spawn(["webhooks", "deliver", "--until-idle"])
         drained.wait(timeout=600)
@@ -111,7 +112,8 @@ def main(deliveries: int, rate: int, seconds: int) -> None:
         latencies = []
         subscription = next(iter(Subscriptions(runtime.redis).all()))
         for n in range(total):
-            history, state = runtime.store.history(f"l{n}"), runtime.store.get(f"l{n}")
+            run = keys.ref("default", f"l{n}")
+            history, state = runtime.store.history(run), runtime.store.get(run)
             if not history or state is None:
                 continue
             first = history[0]

@@ -57,7 +57,9 @@ class Incoming(NamedTuple):
 
     event: Event
     origin: Origin = Origin.EVENT
-    account: str | None = None  # the API token's account, when it came through the API
+    # the run's account, decided before the event was queued (its data's, else the account
+    # holding its run id, else the publisher's; the token's through the API); None: undecided
+    account: str | None = None
 
 
 class Result(NamedTuple):
@@ -95,13 +97,15 @@ def apply_event(
 
 
 def _account_mismatch(current: RunState | None, incoming: Incoming) -> AccountMismatch | None:
-    """An event may name no account, or only the run's (a token and its data must agree)."""
+    """An event may name no account, or only the run's: a run's account is fixed when it is created.
+    (The worker applies each event to the run of the account decided at publish, so only a forged
+    inbox entry meets this rule there.)"""
     event = incoming.event
     in_data = event.data.account_id if isinstance(event, RunStarted) else None
     if incoming.account is not None and in_data not in (None, incoming.account):
         return AccountMismatch(event.run_id, in_data)
     named = _named_account(incoming)
-    if current is None or named is None or named == current.run.account_id or _may_adopt(current.run, event):
+    if current is None or named is None or named == current.run.account_id:
         return None
     return AccountMismatch(event.run_id, named)
 
@@ -110,11 +114,6 @@ def _named_account(incoming: Incoming) -> str | None:
     event = incoming.event
     in_data = event.data.account_id if isinstance(event, RunStarted) else None
     return in_data if in_data is not None else incoming.account
-
-
-def _may_adopt(run: Run, event: Event) -> bool:
-    """A run created implicitly under the default account takes the account its run.started names."""
-    return isinstance(event, RunStarted) and not run.started and not run.account_named
 
 
 class _Work:
@@ -163,7 +162,7 @@ class _Work:
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
-                self.run = _fill_in(run, event, self.policy, _named_account(self.incoming))
+                self.run = _fill_in(run, event)
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
 
@@ -173,12 +172,10 @@ class _Work:
 
     def _create_run(self) -> None:
         event = self.event
-        named = _named_account(self.incoming)
         timeout = self.policy.default_run_timeout
         given = {
             "id": event.run_id,
-            "account_id": named or self.policy.default_account,
-            "account_named": named is not None,
+            "account_id": _named_account(self.incoming) or self.policy.default_account,
             "created_at": self.at,
             "timeout_seconds": timeout,
             "timeout_at": deadline_after(self.at, timeout),
@@ -186,7 +183,7 @@ class _Work:
         }
         run = fresh(Run, given)
         if isinstance(event, RunStarted):
-            run = _fill_in(run, event, self.policy, named)
+            run = _fill_in(run, event)
         self.run = run
         self._record(ObjectKind.RUN, run.id, None, RunStatus.RUNNING, self.at, self.incoming.origin)
 
@@ -409,12 +406,10 @@ def _timeout_message(run: Run, origin: Origin) -> str:
     return "run timed out"
 
 
-def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -> Run:
-    """The data a run.started carries, onto a run it creates or that an earlier event created.
-
-    `account` is the one the event names (its data, else its API token's); `_account_mismatch`
-    has already refused it unless the run has no named account yet or it is the run's own.
-    """
+def _fill_in(run: Run, event: RunStarted) -> Run:
+    """The data a run.started carries, onto a run it creates or that an earlier event created
+    (not its account: that was fixed when the run was created, and `_account_mismatch` has
+    refused an event naming another)."""
     data = event.data
     given = data.model_fields_set
     update: dict[str, Any] = {"started": True}
@@ -433,8 +428,6 @@ def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -
         value = getattr(data, name)
         if value is not None:
             update[name] = value
-    if account is not None:
-        update.update(account_id=account, account_named=True)
     if "timeout_seconds" in given:
         update["timeout_seconds"] = data.timeout_seconds
         update["timeout_at"] = deadline_after(run.created_at, data.timeout_seconds)

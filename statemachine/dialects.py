@@ -5,8 +5,8 @@ dict; enums become their values). Money is summed as Decimal and becomes a JSON 
 here, through `float()`, whose shortest repr keeps 0.3 as 0.3.
 
 - `native` — runstate's own object, the CLI's default.
-  Run: `{"object": "run"}`, then every Run field in model order except the internal flags
-  `account_named` and `started` (times RFC 3339, `error` `{code, message}` or null), then
+  Run: `{"object": "run"}`, then every Run field in model order except the internal flag
+  `started` (times RFC 3339, `error` `{code, message}` or null), then
   `usage` `{prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, total_tokens}`
   (sums over the steps; total = prompt + completion), `cost_usd` (a number, 0.0 when none)
   and `step_count`.
@@ -152,7 +152,7 @@ def money(amount: Decimal) -> float:
 
 def _native_run(state: RunState) -> dict[str, Any]:
     run = state.run
-    fields = run.model_dump(mode="json", exclude={"account_named", "started"})
+    fields = run.model_dump(mode="json", exclude={"started"})
     fields.update({name: rfc3339(getattr(run, name)) for name in _RUN_TIMES})
     sums = totals(state.steps)
     usage = {

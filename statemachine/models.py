@@ -125,9 +125,7 @@ class Step(_Frozen):
 
 class Run(_Frozen):
     id: str
-    account_id: str
-    # False while the account is only the default: a later run.started may still name it.
-    account_named: bool = False
+    account_id: str  # fixed when the run is created: with `id`, what identifies the run
     # False while the run exists only because a later event created it implicitly.
     started: bool = False
     status: RunStatus = RunStatus.RUNNING

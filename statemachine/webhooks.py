@@ -34,8 +34,9 @@ def delivery_id(subscription_id: str, transition: Transition, run_created_at: in
     return f"msg_{subscription_id}_{transition.run_id}_{run_created_at}_{transition.n}"
 
 
-def payload(transition: Transition) -> dict[str, object]:
-    """The body: its `timestamp` is the transition's time, so every retry sends the same bytes."""
+def payload(transition: Transition, account_id: str) -> dict[str, object]:
+    """The body: its `timestamp` is the transition's time, so every retry sends the same bytes.
+    `account_id` is the run's account: with its `run_id`, what identifies the run."""
     return {
         "type": f"{transition.object}.status_changed",
         "timestamp": rfc3339(transition.at),
@@ -43,6 +44,7 @@ def payload(transition: Transition) -> dict[str, object]:
             "object": transition.object.value,
             "status": transition.to,
             "previous_status": transition.from_,
+            "account_id": account_id,
             "run_id": transition.run_id,
             "step_id": transition.id if transition.object is ObjectKind.STEP else None,
             "event_id": transition.event_id,

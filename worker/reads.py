@@ -1,4 +1,6 @@
-"""Reads in the users' shapes: what `show`, `steps`, `runs`, `history`, `rejected` and `stats` print."""
+"""Reads in the users' shapes: what `show`, `steps`, `runs`, `history`, `rejected` and `stats` print.
+
+A run is (account, run id): `resolve` finds the run a run id alone names, as `publish` does."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +12,8 @@ from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
 from worker.store import keys
+from worker.store.keys import RunRef
+from worker.store.owners import choose
 from worker.store.runs import Store
 
 
@@ -20,40 +24,58 @@ class NotFound(LookupError):
         super().__init__(f"{what} not found")
 
 
-def _state(store: Store, run_id: str) -> RunState:
-    state = store.get(run_id)
-    if state is None:
+def resolve(store: Store, run_id: str, account: str | None = None) -> RunRef:
+    """The run `run_id` names: `account`'s, else the one stored run of that id. Raises NotFound
+    when there is none, `owners.AmbiguousRun` (naming the accounts) when several accounts have one."""
+    if account is not None:
+        return keys.ref(account, run_id)
+    owner = choose(run_id, store.holding(run_id))
+    if owner is None:
         raise NotFound(f"run {run_id!r}")
+    return keys.ref(owner, run_id)
+
+
+def _named(run: RunRef) -> str:
+    account, run_id = keys.parts(run)
+    return f"run {run_id!r} of account {account!r}"
+
+
+def _state(store: Store, run: RunRef) -> RunState:
+    state = store.get(run)
+    if state is None:
+        raise NotFound(_named(run))
     return state
 
 
-def run(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
-    return render_run(_state(store, run_id), fmt)
+def run(store: Store, ref: RunRef, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+    return render_run(_state(store, ref), fmt)
 
 
-def step(store: Store, run_id: str, step_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
-    state = _state(store, run_id)
+def step(store: Store, run: RunRef, step_id: str, fmt: Format = Format.NATIVE) -> dict[str, Any]:
+    state = _state(store, run)
     found = state.steps.get(step_id)
     if found is None:
-        raise NotFound(f"step {step_id!r} of run {run_id!r}")
+        raise NotFound(f"step {step_id!r} of {_named(run)}")
     return render_step(found, state.run, fmt)
 
 
-def steps(store: Store, run_id: str, fmt: Format = Format.NATIVE) -> list[dict[str, Any]]:
-    state = _state(store, run_id)
+def steps(store: Store, run: RunRef, fmt: Format = Format.NATIVE) -> list[dict[str, Any]]:
+    state = _state(store, run)
     return [render_step(s, state.run, fmt) for s in state.steps.values()]
 
 
-def runs(store: Store, status: str | None = None, fmt: Format = Format.NATIVE) -> Iterator[dict[str, Any]]:
-    for state in store.runs():
+def runs(
+    store: Store, status: str | None = None, fmt: Format = Format.NATIVE, account: str | None = None
+) -> Iterator[dict[str, Any]]:
+    for state in store.runs(account=account):
         if status is None or state.run.status == status:
             yield render_run(state, fmt)
 
 
-def history(store: Store, run_id: str) -> list[dict[str, Any]]:
-    entries = store.history(run_id)
+def history(store: Store, run: RunRef) -> list[dict[str, Any]]:
+    entries = store.history(run)
     if not entries:
-        _state(store, run_id)  # no history at all: say so if there is no run either
+        _state(store, run)  # no history at all: say so if there is no run either
     return [render_transition(t) for t in entries]
 
 
@@ -61,11 +83,11 @@ def deadlines(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """The next `limit` deadlines of open runs and steps: what, which kind, when, and in how long."""
     now = store.now_ms()
     found: list[Deadline] = []
-    prefix = keys.run_timer("")
     for member, due in store.timers():
         if len(found) >= limit and due > found[limit - 1].due:
             break  # every later timer is due after the deadlines already found
-        state = store.get(member.removeprefix(prefix)) if member.startswith(prefix) else None
+        is_run = member.startswith(keys.RUN_TIMER)
+        state = store.get(RunRef(member.removeprefix(keys.RUN_TIMER))) if is_run else None
         if state is not None:
             found = sorted([*found, *upcoming(state)])
     return [

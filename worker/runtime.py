@@ -47,7 +47,8 @@ class Runtime:
     def publisher(self) -> "Publisher":
         from worker.intake.publisher import Publisher
 
-        return Publisher(self.store, self.settings.queue_name, self.settings.batch_size)
+        settings = self.settings
+        return Publisher(self.store, settings.queue_name, settings.batch_size, settings.default_account)
 
     @cached_property
     def processor(self) -> Processor:

@@ -1,10 +1,12 @@
 """One frozen settings model, read from the environment once at the edge and passed down."""
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from statemachine.bounds import KEY_ID_PATTERN, key_id_problem
 from statemachine.policy import Policy
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNSTATE_", frozen=True, extra="ignore")
 
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    default_account: str = Field(default="default", min_length=1, max_length=128)
+    default_account: str = Field(default="default", pattern=KEY_ID_PATTERN)  # an account id: run-id rules
     default_run_timeout: float = 3600
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
@@ -79,7 +81,11 @@ class Settings(BaseSettings):
         if self.api_tokens_file is not None:
             entries += self.api_tokens_file.read_text(encoding="utf-8").splitlines()
         pairs = (e.split("#", 1)[0].strip().rsplit(":", 1) for e in entries)
-        return {token.strip(): acct.strip() for token, acct in (p for p in pairs if len(p) == 2) if token and acct}
+        accounts = {token.strip(): acct.strip() for token, acct in (p for p in pairs if len(p) == 2) if token and acct}
+        for account in accounts.values():  # an account id is part of its runs' keys (worker/store/keys.py)
+            if not re.fullmatch(KEY_ID_PATTERN, account):
+                raise ValueError(f"RUNSTATE_API_TOKENS: account {account!r} {key_id_problem(account)}")
+        return accounts
 
     def retry_schedule(self) -> list[float]:
         """Read at send time, so a changed schedule applies to deliveries already queued."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.publishing import refs
 from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -55,4 +56,4 @@ def open_run(api: TestClient, runtime: Runtime, run_id: str = "r1", headers: dic
         {"id": "e4", "type": "step.created", "run_id": run_id, "step_id": "s2"},
         headers=headers,
     )
-    runtime.processor.drain([run_id])
+    runtime.processor.drain(refs(run_id, account="acct_a"))

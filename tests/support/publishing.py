@@ -3,8 +3,14 @@
 import orjson
 
 from worker.runtime import Runtime
+from worker.store.keys import RunRef, ref
 
 
 def publish(runtime: Runtime, *events: dict[str, object]) -> None:
     """Publish each event as one JSON line; every line must be accepted."""
     assert runtime.publisher.publish_lines([orjson.dumps(e).decode() for e in events]).errors == []
+
+
+def refs(*run_ids: str, account: str = "default") -> list[RunRef]:
+    """The runs of these ids of one account (the default one unless named)."""
+    return [ref(account, run_id) for run_id in run_ids]

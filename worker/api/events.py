@@ -1,5 +1,9 @@
 """POST /v1/events: one event or an array of up to 1,000, queued under the token's account.
 
+Over HTTP a run is always the token's account's: the same run id posted through two accounts'
+tokens is two runs. An event whose `data.account_id` names another account is refused here, in
+the answer, rather than queued (nothing about any other account's runs is consulted for it).
+
 The body is read raw and each event validated on its own (so one bad event does not refuse
 the others); its schema still goes into the OpenAPI document, from the event models.
 """
@@ -13,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from statemachine.errors import InvalidEvent
-from statemachine.events import Event, parse_event
+from statemachine.events import Event, RunStarted, parse_event
 from worker.api.auth import Account, Rt
 from worker.api.errors import RESPONSES, ApiError
 from worker.api.schemas import Accepted
 from worker.store.envelope import Envelope
+from worker.store.keys import RunRef, ref
 
 MAX_BODY = 1_048_576
 MAX_EVENTS = 1_000
@@ -82,7 +87,7 @@ def _events_in(body: bytes) -> list[Any]:
 )
 async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str, Any]:
     """One event or an array of up to 1,000: the valid ones are queued under the token's account."""
-    valid: list[tuple[str, Envelope]] = []
+    valid: list[tuple[RunRef, Envelope]] = []
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(_events_in(await _body(request))):
         text = orjson.dumps(item).decode()
@@ -91,7 +96,12 @@ async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str
         except InvalidEvent as refusal:
             rejected.append({"index": index, "error": refusal.detail})
             continue
-        valid.append((event.run_id, Envelope(text, owner)))
+        named = event.data.account_id if isinstance(event, RunStarted) else None
+        if named not in (None, owner):
+            error = f"data.account_id: {named!r} is not the token's account (an event posted here is the token's)"
+            rejected.append({"index": index, "error": error})
+            continue
+        valid.append((ref(owner, event.run_id), Envelope(text, owner)))
     if not valid:
         raise ApiError(400, "no event in the body is valid", extra={"rejected": rejected})
     size = runtime.settings.batch_size

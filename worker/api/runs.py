@@ -1,5 +1,6 @@
 """Runs over HTTP: read a run, its steps and history in every dialect, list an account's runs,
-cancel a run, delete one. Another account's run answers 404, exactly like a missing one."""
+cancel a run, delete one. A run is (account, run id) and the account is always the token's: a
+run id another account uses is, to this one, an id nobody holds (every answer the same)."""
 
 import secrets
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, Step
 from worker.runtime import Runtime
 from worker.store.deletion import DeleteContended, Deleter
 from worker.store.envelope import Envelope
+from worker.store.keys import ref
 
 log = structlog.get_logger("runstate.api")
 router = APIRouter(responses=RESPONSES | NOT_FOUND)
@@ -29,8 +31,8 @@ _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers 
 
 
 def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
-    state = runtime.store.get(run_id)
-    if state is None or state.run.account_id != owner:
+    state = runtime.store.get(ref(owner, run_id))
+    if state is None:
         raise ApiError(404, f"run {run_id!r} not found")
     return state
 
@@ -88,7 +90,7 @@ def get_step(
 def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run's transitions, in order."""
     _owned_run(runtime, run_id, owner)
-    return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(run_id)]}
+    return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(ref(owner, run_id))]}
 
 
 @router.get("/v1/runs", response_model=None, responses={200: {"model": RunList}})
@@ -100,13 +102,12 @@ def list_runs(
     after: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
     """The token's account's runs, oldest first; `after` a run id, the runs listed after it."""
-    if after is not None:
-        anchor = runtime.store.get(after)
-        if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
-            raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
+    anchor = None if after is None else ref(owner, after)
+    if anchor is not None and runtime.store.get(anchor) is None:
+        raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
     found = []
-    for state in runtime.store.runs(after=after):
-        if state.run.account_id == owner and (status is None or state.run.status == status):
+    for state in runtime.store.runs(after=anchor, account=owner):
+        if status is None or state.run.status == status:
             found.append(render_run(state, Format.REFACTOR))
             if len(found) > limit:
                 break
@@ -132,7 +133,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
         raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
     event_id = f"api_cancel_{secrets.token_hex(12)}"
     event = {"id": event_id, "type": "run.cancelled", "run_id": run_id, "occurred_at": rfc3339(runtime.store.now_ms())}
-    runtime.publisher.enqueue([(run_id, Envelope(orjson.dumps(event).decode(), owner, Origin.API))])
+    runtime.publisher.enqueue([(ref(owner, run_id), Envelope(orjson.dumps(event).decode(), owner, Origin.API))])
     log.info("run.cancel_queued", run_id=run_id, event_id=event_id, account=owner)
     return {"run_id": run_id, "event_id": event_id, "status": "queued"}
 
@@ -142,7 +143,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
 def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
     """Delete the run, its steps, history and queued events; its tombstone keeps late events stale."""
     try:
-        deleted = Deleter(runtime.redis, runtime.settings.retention).delete(run_id, account=owner)
+        deleted = Deleter(runtime.redis, runtime.settings.retention).delete(ref(owner, run_id))
     except DeleteContended as contended:
         raise ApiError(409, str(contended)) from None
     if not deleted:

@@ -1,17 +1,22 @@
 """The `runstate` command: each subcommand parses, builds settings, and calls one function."""
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
+from statemachine.bounds import KEY_ID_PATTERN, key_id_problem
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
 from worker import reads
 from worker.cli.support import print_json, print_lines, runtime_from_env
 from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
+from worker.store.keys import RunRef
+from worker.store.owners import AmbiguousRun
+from worker.store.runs import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,9 +32,30 @@ def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
     )
 
 
-def _not_found(error: reads.NotFound) -> None:
+def _not_found(error: reads.NotFound | AmbiguousRun) -> NoReturn:
     click.echo(f"runstate: {error}", err=True)
     sys.exit(1)
+
+
+def _account_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(KEY_ID_PATTERN, value):
+        raise click.BadParameter(key_id_problem(value))
+    return value
+
+
+def _account_option(what: str) -> Callable[[F], F]:
+    return click.option("--account", help=what, metavar="ACCOUNT", callback=_account_id)
+
+
+_WHOSE = "The account whose run RUN_ID is (needed only when several accounts have a run of that id)."
+
+
+def _resolve(store: Store, run_id: str, account: str | None) -> RunRef:
+    """The run a command names; one line and exit 1 when there is none, or several to choose from."""
+    try:
+        return reads.resolve(store, run_id, account)
+    except (reads.NotFound, AmbiguousRun) as error:
+        _not_found(error)
 
 
 @click.group(epilog=ENVIRONMENT_HELP)
@@ -39,17 +65,22 @@ def main() -> None:
 
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
-def publish(files: tuple[str, ...]) -> None:
+@_account_option(
+    "Account of the events that name none (data.account_id) and whose run id no account holds yet; it also "
+    "chooses among several accounts holding one. Default: RUNSTATE_DEFAULT_ACCOUNT."
+)
+def publish(files: tuple[str, ...], account: str | None) -> None:
     """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
 
-    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
+    An event's account is its data.account_id; else the account holding a run of its id; else
+    --account. Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
     """
     runtime = runtime_from_env()
     publisher = runtime.publisher
     accepted = invalid = 0
     for name in files or ("-",):
         with click.open_file(name, "rb") as stream:
-            report = publisher.publish_lines(stream)
+            report = publisher.publish_lines(stream, account=account)
         prefix = "" if len(files) <= 1 else f"{name}: "
         for number, reason in report.errors:
             click.echo(f"{prefix}line {number}: {reason}", err=True)
@@ -78,10 +109,12 @@ def show() -> None:
 @show.command("run", epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
 @_format_option(RUN_FORMATS)
-def show_run(run_id: str, fmt: str) -> None:
+@_account_option(_WHOSE)
+def show_run(run_id: str, fmt: str, account: str | None) -> None:
     """Show the run RUN_ID."""
+    store = runtime_from_env().store
     try:
-        print_json(reads.run(runtime_from_env().store, run_id, Format(fmt)), pretty=True)
+        print_json(reads.run(store, _resolve(store, run_id, account), Format(fmt)), pretty=True)
     except reads.NotFound as error:
         _not_found(error)
 
@@ -90,10 +123,12 @@ def show_run(run_id: str, fmt: str) -> None:
 @click.argument("run_id")
 @click.argument("step_id")
 @_format_option(STEP_FORMATS)
-def show_step(run_id: str, step_id: str, fmt: str) -> None:
+@_account_option(_WHOSE)
+def show_step(run_id: str, step_id: str, fmt: str, account: str | None) -> None:
     """Show the step STEP_ID of the run RUN_ID."""
+    store = runtime_from_env().store
     try:
-        print_json(reads.step(runtime_from_env().store, run_id, step_id, Format(fmt)), pretty=True)
+        print_json(reads.step(store, _resolve(store, run_id, account), step_id, Format(fmt)), pretty=True)
     except reads.NotFound as error:
         _not_found(error)
 
@@ -101,10 +136,12 @@ def show_step(run_id: str, step_id: str, fmt: str) -> None:
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
 @_format_option(STEP_FORMATS)
-def steps(run_id: str, fmt: str) -> None:
+@_account_option(_WHOSE)
+def steps(run_id: str, fmt: str, account: str | None) -> None:
     """The steps of RUN_ID as a JSON array, in creation order."""
+    store = runtime_from_env().store
     try:
-        print_json(reads.steps(runtime_from_env().store, run_id, Format(fmt)))
+        print_json(reads.steps(store, _resolve(store, run_id, account), Format(fmt)))
     except reads.NotFound as error:
         _not_found(error)
 
@@ -112,17 +149,20 @@ def steps(run_id: str, fmt: str) -> None:
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.option("--status", type=click.Choice(["running", "waiting", "completed", "failed", "cancelled", "timeout"]))
 @_format_option(RUN_FORMATS)
-def runs(status: str | None, fmt: str) -> None:
+@_account_option("Only this account's runs (default: every account's).")
+def runs(status: str | None, fmt: str, account: str | None) -> None:
     """Every stored run as JSON Lines, oldest first."""
-    print_lines(reads.runs(runtime_from_env().store, status, Format(fmt)))
+    print_lines(reads.runs(runtime_from_env().store, status, Format(fmt), account))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
-def history(run_id: str) -> None:
+@_account_option(_WHOSE)
+def history(run_id: str, account: str | None) -> None:
     """The transitions of RUN_ID as JSON Lines, in order."""
+    store = runtime_from_env().store
     try:
-        print_lines(reads.history(runtime_from_env().store, run_id))
+        print_lines(reads.history(store, _resolve(store, run_id, account)))
     except reads.NotFound as error:
         _not_found(error)
 
@@ -134,13 +174,15 @@ def delete() -> None:
 
 @delete.command("run", epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
-def delete_run(run_id: str) -> None:
+@_account_option(_WHOSE)
+def delete_run(run_id: str, account: str | None) -> None:
     """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
     from worker.store.deletion import Deleter
 
     runtime = runtime_from_env()
-    if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
-        _not_found(reads.NotFound(f"run {run_id!r}"))
+    run = _resolve(runtime.store, run_id, account)
+    if not Deleter(runtime.redis, runtime.settings.retention).delete(run):
+        _not_found(reads.NotFound(f"run {run_id!r}" + ("" if account is None else f" of account {account!r}")))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)

@@ -13,6 +13,7 @@ from statemachine.events import parse_event
 from worker.intake.publisher import PublishReport
 from worker.processes import run_worker
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 
 @dataclass
@@ -30,9 +31,10 @@ def replay(runtime: Runtime, path: Path) -> Replay:
     run_worker(runtime, burst=True, fork=False, log_level="warning")
     runs = []
     for run_id in _run_ids(lines):
-        state = runtime.store.get(run_id)
-        if state is not None:
-            runs.append(render_run(state, Format.NATIVE))
+        for account in sorted(runtime.store.holding(run_id)):  # one id may be several accounts' runs
+            state = runtime.store.get(ref(account, run_id))
+            if state is not None:
+                runs.append(render_run(state, Format.NATIVE))
     return Replay(report, runs)
 
 

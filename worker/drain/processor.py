@@ -22,8 +22,10 @@ from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, Origin, Outcome
 from worker.drain.metrics import Recorder
+from worker.store import keys
 from worker.store.commit import Commit, Packed
 from worker.store.envelope import Envelope, from_json
+from worker.store.keys import RunRef
 from worker.store.runs import Batch, Loaded, Store
 from worker.store.subscriptions import Subscription, Subscriptions
 
@@ -96,13 +98,15 @@ class Processor:
         self._by_account: dict[str, list[Subscription]] = {}
         self._grouped_from: dict[str, Subscription] | None = None
 
-    def drain(self, run_ids: list[str]) -> BatchReport:
+    def drain(self, runs: list[RunRef]) -> BatchReport:
         """Apply everything queued for these runs, in order, until their inboxes are empty."""
         report = BatchReport()
-        self.drive(iter([run_ids]), report)
+        self.drive(iter([runs]), report)
         return report
 
-    def drive(self, batches: Iterator[Sequence[str]], report: BatchReport, holding: list[str] | None = None) -> None:
+    def drive(
+        self, batches: Iterator[Sequence[RunRef]], report: BatchReport, holding: list[RunRef] | None = None
+    ) -> None:
         """The one driver of drain passes: read and apply each batch of runs, commit it, and drain
         again the runs that need it (a conflict, a full inbox head), until nothing is left.
 
@@ -111,7 +115,7 @@ class Processor:
         meanwhile), and the next batch is applied while Redis runs those commits. A run in both
         (new events made it ready again) simply loses one compare-and-set and is drained again.
         `holding` is kept as the runs read and not yet committed: what a failure must give back."""
-        again: list[str] = []
+        again: list[RunRef] = []
         planned: Pass | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runstate-commit") as committer:
             while True:
@@ -125,50 +129,50 @@ class Processor:
                 if planned is None and not again:
                     return
 
-    def read(self, run_ids: list[str]) -> "Reading":
+    def read(self, runs: list[RunRef]) -> "Reading":
         """Load these runs: one round trip."""
-        limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(run_ids)))  # bounded memory per pass
-        return Reading(self.store.load(run_ids, limit), limit)
+        limit = max(10, min(DRAIN_LIMIT, PASS_BUDGET // len(runs)))  # bounded memory per pass
+        return Reading(self.store.load(runs, limit), limit)
 
     def apply(self, reading: "Reading", report: BatchReport) -> "Pass":
         """Apply what the loaded runs have queued: the commits to write, not yet written."""
         (now, loaded, subscriptions_version), limit = reading
         subscribers = self._subscribers(subscriptions_version)
-        prepared: dict[str, _Prepared] = {}
-        for run_id, one in loaded.items():
+        prepared: dict[RunRef, _Prepared] = {}
+        for run, one in loaded.items():
             try:
-                prepared[run_id] = _Prepared.of(one)
+                prepared[run] = _Prepared.of(one)
             except Exception:  # a run we cannot even read must not stall the others
                 report.failures += 1
-                log.exception("run.unreadable", run_id=run_id)
+                log.exception("run.unreadable", run=run)
         # only a stored run has seen ids: a batch of new runs skips the round trip
-        seen = self.store.seen({run_id: p.event_ids() for run_id, p in prepared.items() if p.stored})
+        seen = self.store.seen({run: p.event_ids() for run, p in prepared.items() if p.stored})
         commits, packed = [], []
-        for run_id, ready in prepared.items():
+        for run, ready in prepared.items():
             try:
-                known = seen.get(run_id, frozenset())
-                commit = self._drain_run(run_id, ready, known, now, full=len(ready.queued) == limit)
+                known = seen.get(run, frozenset())
+                commit = self._drain_run(run, ready, known, now, full=len(ready.queued) == limit)
                 if commit.state is not None:
                     commit.subscribers = subscribers.get(commit.state.run.account_id, ())
                 packed.append(self.store.pack(commit))  # here, where one run's failure stays that run's
                 commits.append(commit)
             except Exception:  # a bug must not stall the other runs: this one waits for its timer
                 report.failures += 1
-                log.exception("run.drain_failed", run_id=run_id)
+                log.exception("run.drain_failed", run=run)
         return Pass(commits, packed, prepared, limit)
 
-    def settle(self, planned: "Pass", accepted: list[bool], report: BatchReport) -> list[str]:
+    def settle(self, planned: "Pass", accepted: list[bool], report: BatchReport) -> list[RunRef]:
         """Count what the commits wrote; the runs to drain again (a conflict, or a full inbox head)."""
         pending = []
         for commit, ok in zip(planned.commits, accepted, strict=True):
             if not ok:  # another worker committed this run since we read it: read it again
                 report.conflicts += 1
-                pending.append(commit.run_id)
+                pending.append(commit.run)
                 continue
             report.outcomes.update(commit.counters)
-            self.recorder.observe_latency(planned.prepared[commit.run_id].published(commit.consumed))
+            self.recorder.observe_latency(planned.prepared[commit.run].published(commit.consumed))
             if commit.consumed == planned.limit:
-                pending.append(commit.run_id)
+                pending.append(commit.run)
         return pending
 
     def _subscribers(self, version: bytes) -> dict[str, list[Subscription]]:
@@ -182,10 +186,10 @@ class Processor:
             self._by_account, self._grouped_from = by_account, by_id
         return self._by_account
 
-    def _drain_run(self, run_id: str, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:
+    def _drain_run(self, run: RunRef, ready: "_Prepared", seen: frozenset[str], now: int, *, full: bool) -> Commit:
         loaded = ready.loaded
         commit = Commit(
-            run_id,
+            run,
             loaded.version,
             consumed=len(ready.queued),
             now=now,
@@ -197,7 +201,7 @@ class Processor:
         arrivals = [Arrival(q.event.sequence if q.event else None, q.raw) for q in ready.queued]
         released = release(applied, ready.held, arrivals, now=now, window_ms=self.window_ms)
         for first, last in released.gaps:
-            log.warning("sequence.gap", run_id=run_id, missing_from=first, missing_to=last)
+            log.warning("sequence.gap", run=run, missing_from=first, missing_to=last)
             _bump(commit.counters, "gaps")
         remembered = set(seen)
         changed = False
@@ -240,12 +244,13 @@ class Processor:
             _reject_invalid(commit, _event_text(item), item.invalid, now)
             return state, False
         event, envelope = item.event, item.envelope
-        if event.run_id != commit.run_id:  # only a forged inbox entry can do this; it must not touch the run
-            misplaced = InvalidEvent((f"run_id: queued for run {commit.run_id!r} but names {event.run_id!r}",))
+        account, run_id = keys.parts(commit.run)
+        if event.run_id != run_id or envelope.account != account:  # only a forged inbox entry can do this
+            misplaced = InvalidEvent((f"queued for run {run_id!r} of account {account!r} but names another",))
             _reject_invalid(commit, envelope.text, misplaced, now)
             return state, False
         result = apply_event(
-            state, Incoming(event, envelope.origin, envelope.account), now=now, seen=remembered, policy=self.policy
+            state, Incoming(event, envelope.origin, account), now=now, seen=remembered, policy=self.policy
         )
         _bump(commit.counters, _COUNTER_NAMES[event.type, result.outcome])
         if result.late_usage:
@@ -272,7 +277,7 @@ class Pass(NamedTuple):
 
     commits: list[Commit]
     packed: list[Packed]  # the commits as the script takes them, in the same order
-    prepared: dict[str, "_Prepared"]
+    prepared: dict[RunRef, "_Prepared"]
     limit: int  # inbox entries read per run: a run that used them all has more waiting
 
 

@@ -16,6 +16,7 @@ import structlog
 from worker.drain.metrics import TIMER_LAG
 from worker.drain.parts import DrainParts
 from worker.store import keys
+from worker.store.keys import RunRef
 
 log = structlog.get_logger("runstate.sweeper")
 
@@ -41,10 +42,9 @@ class Sweeper:
             if not due:
                 break
             self.runtime.recorder.observe(TIMER_LAG, [max(0, now - at) / 1000 for _, at in due])
-            prefix = keys.run_timer("")
-            run_ids = [m.removeprefix(prefix) for m, _ in due if m.startswith(prefix)]
-            if run_ids:
-                self.runtime.processor.drain(run_ids)
+            runs = [RunRef(m.removeprefix(keys.RUN_TIMER)) for m, _ in due if m.startswith(keys.RUN_TIMER)]
+            if runs:
+                self.runtime.processor.drain(runs)
             handled += len(due)
             if len(due) < CLAIM_LIMIT:
                 break

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from worker.drain.parts import DrainParts
 from worker.drain.processor import BatchReport
+from worker.store.keys import RunRef
 
 CLAIM_RUNS = 100  # runs one claim takes at most: one load, one commit round trip for all of them
 # ... and a quarter of the backlog, never fewer than 10: as a backlog ends the slices shrink, so
@@ -27,7 +28,7 @@ def drain_ready(parts: DrainParts, *, wake_consumed: bool, seconds: float = TURN
     """Claim and drain ready runs until none are left or `seconds` have passed."""
     report = BatchReport()
     claims = _Claims(parts, wake_consumed, time.monotonic() + seconds)
-    holding: list[str] = []  # runs taken from the ready set and not yet committed
+    holding: list[RunRef] = []  # runs taken from the ready set and not yet committed
     try:
         parts.processor.drive(iter(claims), report, holding)
     except Exception:
@@ -49,7 +50,7 @@ class _Claims:
         self.parts, self.consume, self.deadline = parts, wake_consumed, deadline
         self.out_of_time = False
 
-    def __iter__(self) -> Iterator[list[str]]:
+    def __iter__(self) -> Iterator[list[RunRef]]:
         store = self.parts.store
         while True:
             if time.monotonic() >= self.deadline:

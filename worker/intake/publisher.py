@@ -5,18 +5,31 @@ One script appends the events, marks their runs ready and sets each run's recove
 a worker to it. A wake-up job is enqueued only when none is queued yet: however fast events
 come, RQ carries a job per worker turn, not per event, and the first event of a quiet spell
 wakes a worker at once.
+
+A run is identified by (account, run id), and each event's account is decided here, before it
+is queued. Through the API it is the token's (`enqueue`). Through `publish_lines` (the CLI,
+the Python API: trusted) it is the event's `data.account_id`; else the account holding a run of
+that id, as recorded when that run's first event was published (earlier lines of the same call
+included), so steps published after a `run.started` that named the account find its run; else
+the publisher's `account`, or the default account. An id several accounts hold is refused,
+unless `account` names one of them.
 """
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
+from statemachine.bounds import KEY_ID_PATTERN, key_id_problem
 from statemachine.errors import InvalidEvent
-from statemachine.events import parse_event
+from statemachine.events import RunStarted, parse_event
 from statemachine.status import Origin
 from worker.intake.queue import WAKE_UP, make_queue
 from worker.store.envelope import Envelope, time_ms
+from worker.store.keys import RunRef, ref
+from worker.store.owners import AmbiguousRun, choose
 from worker.store.runs import Store
 
 JOB_TIMEOUT = 300  # seconds one job may take before RQ gives up on it
@@ -33,18 +46,32 @@ class PublishReport:
         return not self.errors
 
 
+class _Line(NamedTuple):
+    """A valid line, before its account is decided."""
+
+    number: int
+    run_id: str
+    named: str | None  # the account its data names
+    text: str
+
+
 class Publisher:
-    def __init__(self, store: Store, queue_name: str = "runstate", batch_size: int = 500) -> None:
+    def __init__(
+        self, store: Store, queue_name: str = "runstate", batch_size: int = 500, default_account: str = "default"
+    ) -> None:
         self.store = store
         self.queue = make_queue(store.redis, queue_name)
         self.batch_size = batch_size
+        self.default_account = _account_id(default_account)
 
     def publish_lines(
         self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
     ) -> PublishReport:
-        """JSON Lines in, numbered from 1; blank lines are skipped but still counted."""
+        """JSON Lines in, numbered from 1; blank lines are skipped but still counted. `account`: of the
+        events that name none and whose run id no account holds yet; it also chooses among several."""
         report = PublishReport()
-        valid: list[tuple[str, Envelope]] = []
+        account = None if account is None else _account_id(account)
+        parsed: list[_Line] = []
         for number, line in enumerate(lines, start=1):
             try:
                 text = (line.decode() if isinstance(line, bytes) else line).strip()
@@ -58,7 +85,10 @@ class Publisher:
             except InvalidEvent as invalid:
                 report.errors.append((number, invalid.detail))
                 continue
-            valid.append((event.run_id, Envelope(text, account, origin)))
+            named = event.data.account_id if isinstance(event, RunStarted) else None
+            parsed.append(_Line(number, event.run_id, named, text))
+        valid = self._route(parsed, account, origin, report)
+        report.errors.sort()  # the refusals of both passes, in line order
         for chunk in _chunks(valid, self.batch_size):
             job_id = self.enqueue(chunk)
             if job_id is not None:
@@ -66,12 +96,30 @@ class Publisher:
         report.accepted = len(valid)
         return report
 
-    def enqueue(self, events: list[tuple[str, Envelope]]) -> str | None:
-        """Queue validated events (run id, envelope); the id of the wake-up job this enqueued, if any."""
-        inboxes: dict[str, list[bytes]] = {}
+    def _route(
+        self, parsed: list[_Line], account: str | None, origin: Origin, report: PublishReport
+    ) -> list[tuple[RunRef, Envelope]]:
+        """Each line's run, its account decided (module docstring); a line whose id several
+        accounts hold is refused into `report`."""
+        holders = self.store.owners({line.run_id for line in parsed if line.named is None})
+        routed = []
+        for line in parsed:
+            try:
+                owner = line.named or choose(line.run_id, holders.get(line.run_id, set()), account)
+            except AmbiguousRun as refusal:
+                report.errors.append((line.number, f"run_id: {refusal}"))
+                continue
+            owner = owner or account or self.default_account
+            holders.setdefault(line.run_id, set()).add(owner)  # what the publish records, for later lines
+            routed.append((ref(owner, line.run_id), Envelope(line.text, owner, origin)))
+        return routed
+
+    def enqueue(self, events: list[tuple[RunRef, Envelope]]) -> str | None:
+        """Queue validated events (their run, envelope); the id of the wake-up job this enqueued, if any."""
+        inboxes: dict[RunRef, list[bytes]] = {}
         published_at = time_ms()
-        for run_id, envelope in events:
-            inboxes.setdefault(run_id, []).append(orjson.dumps(envelope.to_json(published_at)))
+        for run, envelope in events:
+            inboxes.setdefault(run, []).append(orjson.dumps(envelope.to_json(published_at)))
         return self.wake() if self.store.append(inboxes) else None
 
     def wake(self) -> str:
@@ -80,6 +128,13 @@ class Publisher:
         return str(job.id)
 
 
-def _chunks(items: list[tuple[str, Envelope]], size: int) -> Iterator[list[tuple[str, Envelope]]]:
+def _account_id(account: str) -> str:
+    """An account id, checked: it is part of its runs' keys (`worker/store/keys.py`)."""
+    if not re.fullmatch(KEY_ID_PATTERN, account):
+        raise ValueError(f"account {account!r} {key_id_problem(account)}")
+    return account
+
+
+def _chunks(items: list[tuple[RunRef, Envelope]], size: int) -> Iterator[list[tuple[RunRef, Envelope]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

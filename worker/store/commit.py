@@ -17,6 +17,7 @@ from statemachine.errors import RunstateError
 from statemachine.models import RunState, Transition
 from statemachine.ordering import Held
 from worker.store import keys
+from worker.store.keys import RunRef
 from worker.store.outbox import outbox_records
 from worker.store.records import rejected_record
 from worker.store.subscriptions import Subscription
@@ -45,7 +46,7 @@ ARGV = (
     "expected_version",
     "document",
     "created_at",
-    "run_id",
+    "member",
     "finished",
     "tombstone",
     "counts",
@@ -67,7 +68,7 @@ ARGV = (
 class Commit:
     """Everything one drain does to one run, written at once."""
 
-    run_id: str
+    run: RunRef
     expected_version: int
     consumed: int  # inbox entries applied (from its head)
     now: int  # the drain's time (ms, Redis TIME when it loaded the run)
@@ -91,17 +92,17 @@ class Packed(NamedTuple):
     args: list[Any]
 
 
-def script_keys(run_id: str) -> list[str]:
+def script_keys(run: RunRef) -> list[str]:
     named = {
-        "run": keys.run(run_id),
-        "history": keys.history(run_id),
-        "seen": keys.seen(run_id),
-        "tombstone": keys.tombstone(run_id),
+        "run": keys.run(run),
+        "history": keys.history(run),
+        "seen": keys.seen(run),
+        "tombstone": keys.tombstone(run),
         "runs": keys.RUNS,
         "stats": keys.STATS,
         "rejected": keys.REJECTED,
-        "inbox": keys.inbox(run_id),
-        "held": keys.held(run_id),
+        "inbox": keys.inbox(run),
+        "held": keys.held(run),
         "timers": keys.TIMERS,
         "webhook_timers": keys.WEBHOOK_TIMERS,
         "versions": keys.VERSIONS,
@@ -121,13 +122,13 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "expected_version": commit.expected_version,
         "document": state.model_dump_json(exclude_defaults=True) if state is not None else "",
         "created_at": state.run.created_at if state is not None else 0,
-        "run_id": commit.run_id,
+        "member": commit.run,
         "finished": "1" if commit.finished else "0",
         "tombstone": state.run.status.value if state is not None else "",
         "counts": f"{len(rejected)},{len(deliveries)}",
         "consumed": commit.consumed,
         "held": HELD_BUFFER.dump_json(commit.held) if commit.held else "",
-        "timer": keys.run_timer(commit.run_id),
+        "timer": keys.run_timer(commit.run),
         "next_due": "" if commit.next_due is None else commit.next_due,
         "recover_after_ms": recover_after_ms,
         "retention": retention,
@@ -138,4 +139,4 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "now": commit.now,
     }
     outbox = [x for d_id, record in deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)]
-    return Packed(script_keys(commit.run_id), [*(named[name] for name in ARGV), *rejected, *outbox])
+    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox])

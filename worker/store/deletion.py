@@ -1,19 +1,19 @@
 """Delete a run for good: `runstate delete run` and `DELETE /v1/runs/{id}`.
 
 One Lua script (`lua/delete.lua`) removes the run's document (its steps inside), history, seen
-event ids, inbox (and its count in the queue depth), held events, its members in the runs index,
-the ready runs and the expiries, and its timer, and leaves the
-tombstone, so that late events stay stale. Like every commit it is a compare-and-set on the
-run's version, and it moves the version on (from the same counter): a worker that read the run
-before the delete fails its own compare-and-set and then reads the tombstone, so no drain in
-flight can bring the run back.
+event ids, inbox (and its count in the queue depth), held events, its members in the runs index
+and the ready runs, and its timer, and leaves the tombstone, so that late events stay stale (the
+run stays in the expiries until its tombstone goes, to leave the owners of its run id then).
+Like every commit it is a compare-and-set on the run's version, and it moves the version on
+(from the same counter): a worker that read the run before the delete fails its own
+compare-and-set and then reads the tombstone, so no drain in flight can bring the run back.
 """
 
 import structlog
 from redis import Redis
 
-from statemachine.models import RunState
 from worker.store import keys, lua
+from worker.store.keys import RunRef
 
 log = structlog.get_logger("runstate.deletion")
 
@@ -26,7 +26,7 @@ class DeleteContended(RuntimeError):
 
     def __init__(self, run_id: str, attempts: int) -> None:
         super().__init__(f"run {run_id!r} changed under each of {attempts} attempts to delete it")
-        self.run_id = run_id
+        self.run_id = run_id  # the id alone: the message may answer the run's own account
         self.attempts = attempts
 
 
@@ -36,41 +36,30 @@ class Deleter:
         self.tombstone_seconds = 2 * retention  # as long as a finished run's tombstone
         self._delete = lua.register(redis, "delete")
 
-    def delete(self, run_id: str, *, account: str | None = None) -> bool:
-        """Delete the run; False when there is none, or (given `account`) none of that account's.
-
-        The account is checked on the very version that is deleted: a run whose account a
-        late `run.started` names in between is read and checked again.
-        """
+    def delete(self, run: RunRef) -> bool:
+        """Delete the run; False when there is none."""
         for _ in range(ATTEMPTS):
-            version, document = self.redis.hmget(keys.run(run_id), "v", "d")
+            version, document = self.redis.hmget(keys.run(run), "v", "d")
             if document is None:
                 return False
-            if account is not None and RunState.model_validate_json(document).run.account_id != account:
-                return False
-            args: list[str | int] = [
-                int(version or 0),
-                run_id,
-                keys.run_timer(run_id),
-                self.tombstone_seconds,
-                TOMBSTONE,
-            ]
-            reply = int(self._delete(keys=_keys(run_id), args=args))
+            args: list[str | int] = [int(version or 0), run, keys.run_timer(run), self.tombstone_seconds, TOMBSTONE]
+            reply = int(self._delete(keys=_keys(run), args=args))
             if reply > 0:
-                log.info("run.deleted", run_id=run_id, version=reply)
+                account, run_id = keys.parts(run)
+                log.info("run.deleted", account=account, run_id=run_id, version=reply)
             if reply != lua.CONFLICT:
                 return reply > 0
-        raise DeleteContended(run_id, ATTEMPTS)
+        raise DeleteContended(keys.parts(run)[1], ATTEMPTS)
 
 
-def _keys(run_id: str) -> list[str]:
+def _keys(run: RunRef) -> list[str]:
     return [
-        keys.run(run_id),
-        keys.history(run_id),
-        keys.seen(run_id),
-        keys.tombstone(run_id),
-        keys.inbox(run_id),
-        keys.held(run_id),
+        keys.run(run),
+        keys.history(run),
+        keys.seen(run),
+        keys.tombstone(run),
+        keys.inbox(run),
+        keys.held(run),
         keys.RUNS,
         keys.TIMERS,
         keys.VERSIONS,

@@ -1,54 +1,93 @@
 """Every Redis key runstate uses, in one place.
 
-Keys of one run carry the hash tag `{run_id}`, so a later sharding by run across several
-primaries keeps a run's keys together. Run ids cannot contain braces (the event format
-refuses them), so a tag always closes where it should.
+A run is identified by its account and its run id: two accounts may use one run id for two
+runs. Its reference, `RunRef`, is `<account>/<run id>`. Account ids follow the run-id rules
+(`statemachine.bounds.KEY_ID_PATTERN`), which allow neither `/` nor braces, so a reference
+splits one way only and a hash tag always closes where it should. Keys of one run carry the
+hash tag `{<account>/<run id>}`, so a later sharding by run across several primaries keeps a
+run's keys together; the reference is also the run's member in the ready set, the timer index,
+the runs index and the expiries.
 """
+
+from typing import NewType
 
 PREFIX = "runstate"
 RUN_PREFIX = f"{PREFIX}:run:"
+SEPARATOR = "/"  # occurs in no account id and no run id
+
+RunRef = NewType("RunRef", str)  # "<account>/<run id>"
 
 
-def run(run_id: str) -> str:
+def ref(account: str, run_id: str) -> RunRef:
+    """The reference of the run `run_id` of `account`."""
+    return RunRef(f"{account}{SEPARATOR}{run_id}")
+
+
+def parts(run: RunRef) -> tuple[str, str]:
+    """(account, run id) of a reference."""
+    account, _, run_id = run.partition(SEPARATOR)
+    return account, run_id
+
+
+def run(run: RunRef) -> str:
     """Hash {v: version, d: RunState JSON}. No TTL while the run is open; RUNSTATE_RETENTION once finished."""
-    return f"{RUN_PREFIX}{{{run_id}}}"
+    return f"{RUN_PREFIX}{{{run}}}"
 
 
-def history(run_id: str) -> str:
+def history(run: RunRef) -> str:
     """List of Transition JSON, in order. Same TTL as the run."""
-    return f"{PREFIX}:history:{{{run_id}}}"
+    return f"{PREFIX}:history:{{{run}}}"
 
 
-def seen(run_id: str) -> str:
+def seen(run: RunRef) -> str:
     """Set of the event ids this run has processed (the dedupe). Same TTL as the run."""
-    return f"{PREFIX}:seen:{{{run_id}}}"
+    return f"{PREFIX}:seen:{{{run}}}"
 
 
-def tombstone(run_id: str) -> str:
+TOMBSTONE_PREFIX = f"{PREFIX}:tombstone:"
+
+
+def tombstone(run: RunRef) -> str:
     """The finished run's status (`deleted` for a deleted run); TTL twice RUNSTATE_RETENTION, so late events
     stay stale after it is gone."""
-    return f"{PREFIX}:tombstone:{{{run_id}}}"
+    return f"{TOMBSTONE_PREFIX}{{{run}}}"
 
 
-def inbox(run_id: str) -> str:
+INBOX_PREFIX = f"{PREFIX}:inbox:"
+
+
+def inbox(run: RunRef) -> str:
     """List of queued events (envelope JSON) not yet applied, in publish order. Emptied as they apply."""
-    return f"{PREFIX}:inbox:{{{run_id}}}"
+    return f"{INBOX_PREFIX}{{{run}}}"
 
 
-def held(run_id: str) -> str:
+def held(run: RunRef) -> str:
     """JSON list of events waiting for a `sequence` gap to fill. Deleted when empty."""
-    return f"{PREFIX}:held:{{{run_id}}}"
+    return f"{PREFIX}:held:{{{run}}}"
 
 
-def run_timer(run_id: str) -> str:
+RUN_TIMER = "run:"  # the prefix of a run's member in TIMERS
+
+
+def run_timer(run: RunRef) -> str:
     """The run's member in TIMERS: due when its inbox needs draining, a held event's wait ends, or a deadline."""
-    return f"run:{run_id}"
+    return f"{RUN_TIMER}{run}"
+
+
+OWNERS_PREFIX = f"{PREFIX}:owners:"
+
+
+def owners(run_id: str) -> str:
+    """Set of the accounts holding a run of this id, added to whenever an event is published for
+    one (through any door), so that an event naming no account finds its run (`intake.publisher`).
+    An account leaves it when its run is gone, tombstone included (`lua/prune.lua`). No TTL."""
+    return f"{OWNERS_PREFIX}{{{run_id}}}"
 
 
 # The one timer index: sorted set of members by due time (ms, Redis TIME). No TTL.
 TIMERS = f"{PREFIX}:timers"
 
-# Sorted set of run ids whose inboxes hold events no worker has claimed yet, scored by when the
+# Sorted set of runs (RunRef) whose inboxes hold events no worker has claimed yet, scored by when the
 # oldest of them was published (ms, Redis TIME). Workers pop the oldest first. No TTL.
 READY = f"{PREFIX}:ready"
 
@@ -86,11 +125,12 @@ def delivery_timer(delivery_id: str) -> str:
 # Counter every commit takes its run's new version from: versions are never reused. No TTL.
 VERSIONS = f"{PREFIX}:versions"
 
-# Sorted set of run ids by created_at (ms). No TTL: a finished run leaves it when its keys expire.
+# Sorted set of runs (RunRef) by created_at (ms). No TTL: a finished run leaves it when its keys expire.
 RUNS = f"{PREFIX}:runs"
 
-# Sorted set of finished run ids by when their keys expire (ms): the sweep removes them from RUNS
-# then, so the index is bounded by RUNSTATE_RETENTION like the runs themselves. No TTL.
+# Sorted set of finished (or deleted) runs (RunRef) by when their keys expire (ms): the sweep removes
+# them from RUNS then, so the index is bounded by RUNSTATE_RETENTION like the runs themselves, and
+# takes their account out of OWNERS once their tombstone has expired too. No TTL.
 EXPIRIES = f"{PREFIX}:expiries"
 
 # Prefix of the API rate limit's moving windows, one list per token hash and limit (the `limits`

@@ -82,7 +82,7 @@ def outbox_records(
     if not subscribers or not history:
         return []
     created = state.run.created_at
-    changes = [(t, orjson.dumps(payload(t)).decode()) for t in history if is_status_change(t)]
+    changes = [(t, orjson.dumps(payload(t, state.run.account_id)).decode()) for t in history if is_status_change(t)]
     deliveries = []
     for subscription in subscribers:
         for transition, body in changes:  # the body is the same bytes for every subscription

@@ -19,6 +19,7 @@ from statemachine.models import RunState, Tombstone, Transition
 from statemachine.ordering import Held
 from worker.store import keys, lua
 from worker.store.commit import HELD_BUFFER, Commit, Packed, pack
+from worker.store.keys import RunRef
 from worker.store.replies import as_text, ms
 
 WAKE_TTL_MS = 2_000  # a wake-up job lost before it started costs at most this much delay
@@ -29,7 +30,7 @@ class Loaded:
     """A run as read before draining its inbox; parsed by the caller, one run at a time, so
     that one undecodable run cannot stop the others."""
 
-    run_id: str
+    run: RunRef
     version: int
     document: bytes | None
     tombstone: bytes | None
@@ -40,7 +41,7 @@ class Loaded:
         if self.document is not None:
             return RunState.model_validate_json(self.document)
         if self.tombstone is not None:
-            return Tombstone(self.run_id, self.tombstone.decode())
+            return Tombstone(keys.parts(self.run)[1], self.tombstone.decode())
         return None
 
     def held(self) -> list[Held]:
@@ -51,7 +52,7 @@ class Batch(NamedTuple):
     """Runs loaded together, at Redis's time `now`."""
 
     now: int
-    runs: dict[str, Loaded]
+    runs: dict[RunRef, Loaded]
     subscriptions_version: bytes  # changes whenever a webhook subscription changes
 
 
@@ -59,7 +60,7 @@ class Batch(NamedTuple):
 class Claim:
     """Runs popped from the ready set, each with when it became ready (ms, Redis TIME)."""
 
-    runs: dict[str, int]
+    runs: dict[RunRef, int]
     now: int
     wake_wanted: bool  # runs are left and no wake-up job is queued: enqueue one for idle workers
 
@@ -77,14 +78,29 @@ class Store:
 
     # --- intake ------------------------------------------------------------------------
 
-    def append(self, inboxes: dict[str, list[bytes]]) -> bool:
-        """Queue events on their runs' inboxes and mark the runs ready, in one script; True when
-        no wake-up job is queued yet, so the caller must enqueue one."""
+    def append(self, inboxes: dict[RunRef, list[bytes]]) -> bool:
+        """Queue events on their runs' inboxes, mark the runs ready and record each run's account
+        among the owners of its run id, in one script; True when no wake-up job is queued yet, so
+        the caller must enqueue one."""
         args: list[Any] = [self.recover_after_ms, WAKE_TTL_MS]
-        for run_id, items in inboxes.items():
-            args.extend((run_id, keys.run_timer(run_id), len(items), *items))
-        script_keys = [keys.TIMERS, keys.READY, keys.WAKE, keys.QUEUED, *map(keys.inbox, inboxes)]
+        script_keys = [keys.TIMERS, keys.READY, keys.WAKE, keys.QUEUED]
+        for run, items in inboxes.items():
+            account, run_id = keys.parts(run)
+            args.extend((run, keys.run_timer(run), account, len(items), *items))
+            script_keys.extend((keys.inbox(run), keys.owners(run_id)))
         return bool(self._publish(keys=script_keys, args=args))
+
+    def owners(self, run_ids: Iterable[str], chunk: int = 500) -> dict[str, set[str]]:
+        """The accounts holding a run of each of these ids (an empty set: none)."""
+        ids = list(run_ids)
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(ids), chunk):
+            pipe = self.redis.pipeline(transaction=False)
+            for run_id in ids[start : start + chunk]:
+                pipe.smembers(keys.owners(run_id))
+            for run_id, members in zip(ids[start : start + chunk], pipe.execute(), strict=True):
+                found[run_id] = {as_text(m) for m in members}
+        return found
 
     def claim_ready(self, limit: int, *, wake_consumed: bool, fewest: int = 1, share: int = 1) -> "Claim":
         """Pop the runs that have waited longest for a worker: 1/`share` of those waiting, at least
@@ -93,13 +109,13 @@ class Store:
         args = [limit, int(wake_consumed), WAKE_TTL_MS, fewest, share]
         reply = self._ready(keys=[keys.READY, keys.WAKE], args=args)
         wake, now, rest = int(reply[0]), int(reply[1]), reply[2:]
-        runs = {as_text(rest[i]): int(float(rest[i + 1])) for i in range(0, len(rest), 2)}
+        runs = {RunRef(as_text(rest[i])): int(float(rest[i + 1])) for i in range(0, len(rest), 2)}
         return Claim(runs, now, wake_wanted=bool(wake))
 
-    def make_ready(self, run_ids: Sequence[str]) -> None:
+    def make_ready(self, runs: Sequence[RunRef]) -> None:
         """Put runs back in the ready set (keeping an earlier place), for a turn that could not finish."""
-        if run_ids:
-            self.redis.zadd(keys.READY, dict.fromkeys(run_ids, self.now_ms()), nx=True)
+        if runs:
+            self.redis.zadd(keys.READY, dict.fromkeys(runs, self.now_ms()), nx=True)
 
     def claim_due_at(
         self, limit: int = 200, lease_ms: int | None = None, timers: str = keys.TIMERS
@@ -113,7 +129,8 @@ class Store:
     def prune_expired(self, limit: int = 500) -> int:
         """Take finished runs whose keys have expired out of the runs index; how many expiries
         were due (`limit`: there may be more)."""
-        return int(self._prune(keys=[keys.EXPIRIES, keys.RUNS], args=[limit, keys.RUN_PREFIX]))
+        prefixes = [keys.RUN_PREFIX, keys.TOMBSTONE_PREFIX, keys.INBOX_PREFIX, keys.OWNERS_PREFIX]
+        return int(self._prune(keys=[keys.EXPIRIES, keys.RUNS], args=[limit, *prefixes]))
 
     # --- the write path ----------------------------------------------------------------
 
@@ -121,34 +138,34 @@ class Store:
         """Redis's clock, so every worker stamps by the same time."""
         return ms(self.redis.time())
 
-    def load(self, run_ids: Sequence[str], limit: int) -> Batch:
+    def load(self, runs: Sequence[RunRef], limit: int) -> Batch:
         """Each run's document, version, inbox head (up to `limit`) and held events, Redis's time,
         and the version of the webhook subscriptions."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.time()
         pipe.get(keys.SUBSCRIPTIONS_VERSION)
-        for run_id in run_ids:
-            pipe.hmget(keys.run(run_id), "v", "d")
-            pipe.get(keys.tombstone(run_id))
-            pipe.lrange(keys.inbox(run_id), 0, limit - 1)
-            pipe.get(keys.held(run_id))
+        for run in runs:
+            pipe.hmget(keys.run(run), "v", "d")
+            pipe.get(keys.tombstone(run))
+            pipe.lrange(keys.inbox(run), 0, limit - 1)
+            pipe.get(keys.held(run))
         replies = pipe.execute()
-        loaded: dict[str, Loaded] = {}
-        for index, run_id in enumerate(run_ids):
+        loaded: dict[RunRef, Loaded] = {}
+        for index, run in enumerate(runs):
             (version, document), tomb, inbox, held = replies[2 + 4 * index : 6 + 4 * index]
-            loaded[run_id] = Loaded(run_id, int(version or 0), document, tomb, inbox, held)
+            loaded[run] = Loaded(run, int(version or 0), document, tomb, inbox, held)
         return Batch(ms(replies[0]), loaded, replies[1] or b"")
 
-    def seen(self, event_ids: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    def seen(self, event_ids: dict[RunRef, list[str]]) -> dict[RunRef, frozenset[str]]:
         """Which of these event ids each run has already processed."""
-        asked = {run_id: ids for run_id, ids in event_ids.items() if ids}
+        asked = {run: ids for run, ids in event_ids.items() if ids}
         pipe = self.redis.pipeline(transaction=False)
-        for run_id, ids in asked.items():
-            pipe.smismember(keys.seen(run_id), ids)
+        for run, ids in asked.items():
+            pipe.smismember(keys.seen(run), ids)
         replies = pipe.execute() if asked else []
-        seen: dict[str, frozenset[str]] = {run_id: frozenset() for run_id in event_ids}
-        for (run_id, ids), flags in zip(asked.items(), replies, strict=True):
-            seen[run_id] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
+        seen: dict[RunRef, frozenset[str]] = {run: frozenset() for run in event_ids}
+        for (run, ids), flags in zip(asked.items(), replies, strict=True):
+            seen[run] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
         return seen
 
     def pack(self, commit: Commit) -> Packed:
@@ -174,31 +191,41 @@ class Store:
 
     # --- reads -------------------------------------------------------------------------
 
-    def get(self, run_id: str) -> RunState | None:
-        document = self.redis.hget(keys.run(run_id), "d")
+    def get(self, run: RunRef) -> RunState | None:
+        document = self.redis.hget(keys.run(run), "d")
         return None if document is None else RunState.model_validate_json(document)
 
-    def history(self, run_id: str) -> list[Transition]:
-        return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run_id), 0, -1)]
+    def holding(self, run_id: str) -> set[str]:
+        """The accounts with a stored run of this id (a deleted or expired one no longer counts)."""
+        accounts = sorted(self.owners([run_id])[run_id])
+        pipe = self.redis.pipeline(transaction=False)
+        for account in accounts:
+            pipe.hexists(keys.run(keys.ref(account, run_id)), "d")
+        return {account for account, stored in zip(accounts, pipe.execute(), strict=True) if stored}
 
-    def runs(self, chunk: int = 500, after: str | None = None) -> Iterator[RunState]:
-        """Every stored run in creation order (`after`: those listed after that run id); ids whose
-        run has expired are pruned on the way."""
+    def history(self, run: RunRef) -> list[Transition]:
+        return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run), 0, -1)]
+
+    def runs(self, chunk: int = 500, after: RunRef | None = None, account: str | None = None) -> Iterator[RunState]:
+        """Every stored run in creation order (`after`: those listed after that run; `account`: only
+        its runs); runs that have expired are pruned from the index on the way."""
         rank = self.redis.zrank(keys.RUNS, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
-        while ids := [as_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
-            documents = self._documents(ids)
-            gone = [run_id for run_id, document in zip(ids, documents, strict=True) if document is None]
+        mine = None if account is None else keys.ref(account, "")
+        while listed := [RunRef(as_text(run)) for run in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
+            refs = listed if mine is None else [run for run in listed if run.startswith(mine)]
+            documents = self._documents(refs)
+            gone = [run for run, document in zip(refs, documents, strict=True) if document is None]
             if gone:
                 self.redis.zrem(keys.RUNS, *gone)
             start += chunk - len(gone)
             yield from (RunState.model_validate_json(d) for d in documents if d is not None)
 
-    def _documents(self, ids: list[str]) -> list[bytes | None]:
+    def _documents(self, runs: list[RunRef]) -> list[bytes | None]:
         pipe = self.redis.pipeline(transaction=False)
-        for run_id in ids:
-            pipe.hget(keys.run(run_id), "d")
-        return list(pipe.execute())
+        for run in runs:
+            pipe.hget(keys.run(run), "d")
+        return list(pipe.execute()) if runs else []
 
     def timers(self, chunk: int = 500) -> Iterator[tuple[str, int]]:
         """Timer members with their due times (ms), soonest first."""

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from tests.support.publishing import refs
 from worker.api.app import create_app
 from worker.api.errors import ApiError
 from worker.api.events import _body
@@ -42,7 +43,7 @@ def _run(api: TestClient, runtime: Runtime) -> None:
     assert answer.status_code == 202
     assert answer.json()["accepted"] == 4
     assert [r["index"] for r in answer.json()["rejected"]] == [4]
-    runtime.processor.drain(["r_api"])
+    runtime.processor.drain(refs("r_api", account="acct_a"))
 
 
 def test_a_token_reads_its_own_run_in_refactor_shape(api: TestClient, runtime: Runtime) -> None:
@@ -106,20 +107,27 @@ def test_missing_or_unknown_tokens_are_401_and_open_routes_need_none(api: TestCl
     assert api.get("/openapi.json").json()["info"]["title"] == "runstate"
 
 
-def test_an_event_naming_another_account_is_rejected_by_the_worker(api: TestClient, runtime: Runtime) -> None:
-    _run(api, runtime)
-    answer = api.post("/v1/events", json={"id": "x", "type": "run.completed", "run_id": "r_api"}, headers=B)
-    assert answer.status_code == 202
-    runtime.processor.drain(["r_api"])
-    assert api.get("/v1/run/r_api", headers=A).json()["status"] == "running"
-    assert [r["reason"] for r in runtime.store.rejected()] == ["account_mismatch"]
+def test_an_event_naming_another_account_is_refused_in_the_answer_not_queued(api: TestClient, runtime: Runtime) -> None:
+    events = [
+        {"id": "ok", "type": "run.started", "run_id": "r_named", "data": {"account_id": "acct_a"}},
+        {"id": "x", "type": "run.started", "run_id": "r_named", "data": {"account_id": "acct_b"}},
+    ]
+    answer = api.post("/v1/events", json=events, headers=A)
+    assert (answer.status_code, answer.json()["accepted"]) == (202, 1)
+    assert answer.json()["rejected"] == [
+        {
+            "index": 1,
+            "error": "data.account_id: 'acct_b' is not the token's account (an event posted here is the token's)",
+        }
+    ]
+    assert runtime.store.owners(["r_named"]) == {"r_named": {"acct_a"}}  # nothing queued for acct_b
 
 
 def test_runs_list_pages_with_after_within_the_tokens_account(api: TestClient, runtime: Runtime) -> None:
     for run_id, headers in (("r0", A), ("r1", A), ("rb", B), ("r2", A)):
         answer = api.post("/v1/events", json={"id": "s", "type": "run.started", "run_id": run_id}, headers=headers)
         assert answer.status_code == 202
-    runtime.processor.drain(["r0", "r1", "rb", "r2"])
+    runtime.processor.drain(refs("r0", "r1", "rb", "r2", account="acct_a"))
 
     first = api.get("/v1/runs", params={"limit": 2}, headers=A).json()
     rest = api.get("/v1/runs", params={"after": first["last_id"]}, headers=A).json()

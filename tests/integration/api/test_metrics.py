@@ -15,6 +15,7 @@ from worker import reads
 from worker.drain.metrics import APPLY_LATENCY, Recorder
 from worker.runtime import Runtime
 from worker.store import keys
+from worker.store.keys import ref
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_a_fired_deadline_records_its_timer_lag(api: TestClient, redis_url: str,
 
     samples = _samples(api)
 
-    assert runtime.store.get("r_late").run.status == "timeout"  # type: ignore[union-attr]
+    assert runtime.store.get(ref("default", "r_late")).run.status == "timeout"  # type: ignore[union-attr]
     assert samples[("runstate_timer_lag_seconds_count", ())] >= 1  # a slow first worker may claim it too
     assert samples[("runstate_deadlines_fired_total", ())] == 1
 
@@ -106,7 +107,7 @@ def test_a_forking_workers_horses_report_their_latencies_too(redis_url: str, run
         wait_until(lambda: runtime.redis.scard("rq:workers") == 1, timeout=30)
         lines = [orjson.dumps({"id": "s", "type": "run.started", "run_id": f"f{n}"}).decode() for n in range(3)]
         runtime.publisher.publish_lines(lines)
-        wait_until(lambda: all(runtime.store.get(f"f{n}") is not None for n in range(3)), timeout=30)
+        wait_until(lambda: all(runtime.store.get(ref("default", f"f{n}")) is not None for n in range(3)), timeout=30)
         wait_until(lambda: int(runtime.redis.hget(keys.METRICS, "apply_latency:count") or 0) == 3, timeout=30)
     finally:
         stop(worker)

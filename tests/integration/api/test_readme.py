@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.apikit import api_client
 from tests.support.paths import ROOT
+from tests.support.publishing import refs
 from worker.runtime import Runtime
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -55,7 +56,7 @@ def test_the_readme_curl_commands_work_in_order(runtime: Runtime, monkeypatch: p
             answers.append((request["method"], request["url"], answer.status_code))
             if request["url"] == "/v1/webhooks" and answer.status_code == 201:
                 subscription = answer.json()["id"]
-            runtime.processor.drain(["run_1"])  # what a worker does between the commands
+            runtime.processor.drain(refs("run_1", account="acct_a"))  # what a worker does between the commands
     assert answers == [
         ("POST", "/v1/events", 202),
         ("GET", "/v1/run/run_1", 200),

@@ -10,10 +10,12 @@ from fastapi.testclient import TestClient
 
 from statemachine.models import Tombstone
 from tests.support.apikit import A, B, api_client, open_run, post_events
+from tests.support.publishing import refs
 from worker.cli.main import main
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.store import keys
+from worker.store.keys import ref
 from worker.store.runs import Batch, Loaded
 
 RETENTION = 604_800  # the default RUNSTATE_RETENTION
@@ -32,16 +34,16 @@ def _transitions(api: TestClient, run_id: str) -> list[tuple[Any, ...]]:
 
 def _run_keys(runtime: Runtime, run_id: str) -> dict[str, Any]:
     """Everything Redis holds for the run, by what it is."""
-    redis = runtime.redis
+    redis, run = runtime.redis, ref("acct_a", run_id)
     return {
-        "run": sorted(redis.hkeys(keys.run(run_id))),
-        "history": redis.exists(keys.history(run_id)),
-        "seen": redis.exists(keys.seen(run_id)),
-        "inbox": redis.exists(keys.inbox(run_id)),
-        "held": redis.exists(keys.held(run_id)),
-        "in_runs_index": redis.zscore(keys.RUNS, run_id) is not None,
-        "timer": redis.zscore(keys.TIMERS, keys.run_timer(run_id)) is not None,
-        "tombstone": redis.get(keys.tombstone(run_id)),
+        "run": sorted(redis.hkeys(keys.run(run))),
+        "history": redis.exists(keys.history(run)),
+        "seen": redis.exists(keys.seen(run)),
+        "inbox": redis.exists(keys.inbox(run)),
+        "held": redis.exists(keys.held(run)),
+        "in_runs_index": redis.zscore(keys.RUNS, run) is not None,
+        "timer": redis.zscore(keys.TIMERS, keys.run_timer(run)) is not None,
+        "tombstone": redis.get(keys.tombstone(run)),
     }
 
 
@@ -70,7 +72,7 @@ def test_cancel_queues_run_cancelled_with_origin_api_and_a_worker_applies_it(
     event_id = answer.json()["event_id"]
     assert answer.json() == {"run_id": "r1", "event_id": event_id, "status": "queued"}
     assert re.fullmatch(r"api_cancel_[0-9a-f]{24}", event_id)
-    runtime.processor.drain(["r1"])
+    runtime.processor.drain(refs("r1", account="acct_a"))
     assert api.get("/v1/run/r1", headers=A).json()["status"] == "cancelled"
     assert _transitions(api, "r1")[-2:] == [
         (5, "run", "r1", "running", "cancelled", event_id, "api"),
@@ -87,13 +89,13 @@ def test_each_cancel_has_its_own_event_id(api: TestClient, runtime: Runtime) -> 
 def test_cancelling_a_finished_run_is_409_conflict_and_queues_nothing(api: TestClient, runtime: Runtime) -> None:
     open_run(api, runtime)
     post_events(api, {"id": "done", "type": "run.completed", "run_id": "r1"})
-    runtime.processor.drain(["r1"])
+    runtime.processor.drain(refs("r1", account="acct_a"))
     answer = api.post("/v1/run/r1/cancel", headers=A)
     assert (answer.status_code, answer.json()) == (
         409,
         {"error": {"code": "CONFLICT", "message": "run 'r1' is already completed; only an open run can be cancelled"}},
     )
-    assert runtime.redis.llen(keys.inbox("r1")) == 0
+    assert runtime.redis.llen(keys.inbox(ref("acct_a", "r1"))) == 0
 
 
 def test_cancelling_another_accounts_run_is_the_404_of_a_missing_one_and_queues_nothing(
@@ -109,7 +111,7 @@ def test_cancelling_another_accounts_run_is_the_404_of_a_missing_one_and_queues_
         404,
         {"error": {"code": "RESOURCE_NOT_FOUND", "message": "run 'nowhere' not found"}},
     )
-    assert runtime.redis.llen(keys.inbox("r1")) == 0
+    assert runtime.redis.llen(keys.inbox(ref("acct_a", "r1"))) == 0
 
 
 # --- delete ------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def test_delete_removes_the_run_its_steps_history_and_queued_events_and_leaves_a
 ) -> None:
     open_run(api, runtime)
     post_events(api, {"id": "ahead", "type": "step.created", "run_id": "r1", "step_id": "s9", "sequence": 3})
-    runtime.processor.drain(["r1"])  # held: it waits for sequence 1 and 2
+    runtime.processor.drain(refs("r1", account="acct_a"))  # held: it waits for sequence 1 and 2
     post_events(api, {"id": "queued", "type": "step.created", "run_id": "r1", "step_id": "s3"})  # in the inbox
     assert _run_keys(runtime, "r1") | {"run": [b"d", b"v"]} == {
         "run": [b"d", b"v"],
@@ -136,8 +138,8 @@ def test_delete_removes_the_run_its_steps_history_and_queued_events_and_leaves_a
     answer = api.delete(path, headers=A)
     assert (answer.status_code, answer.content) == (204, b"")
     assert _run_keys(runtime, "r1") == DELETED
-    assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.tombstone("r1")) <= 2 * RETENTION
-    assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.run("r1")) <= 2 * RETENTION
+    assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.tombstone(ref("acct_a", "r1"))) <= 2 * RETENTION
+    assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.run(ref("acct_a", "r1"))) <= 2 * RETENTION
     for gone in ("/v1/run/r1", "/v1/runs/r1/steps", "/v1/runs/r1/steps/s1", "/v1/runs/r1/history"):
         assert api.get(gone, headers=A).status_code == 404
     assert api.get("/v1/runs", headers=A).json()["data"] == []
@@ -151,7 +153,7 @@ def test_an_event_after_a_delete_is_stale_and_brings_nothing_back(api: TestClien
         {"id": "late", "type": "step.completed", "run_id": "r1", "step_id": "s2"},
         {"id": "again", "type": "run.started", "run_id": "r1"},
     )
-    runtime.processor.drain(["r1"])
+    runtime.processor.drain(refs("r1", account="acct_a"))
     assert _run_keys(runtime, "r1") == DELETED
     assert api.get("/v1/run/r1", headers=A).status_code == 404
     assert list(runtime.store.rejected()) == []
@@ -198,12 +200,13 @@ def test_a_drain_that_read_the_run_before_a_delete_fails_its_compare_and_set_and
     first = _after_first_load(
         runtime, monkeypatch, lambda: answers.append(api.delete("/v1/runs/r1", headers=A).status_code)
     )
-    report = runtime.processor.drain(["r1"])
+    report = runtime.processor.drain(refs("r1", account="acct_a"))
     assert answers == [204]
     assert (first[0].document is not None, len(first[0].inbox)) == (True, 1)  # it had read the run and e5
     assert report.conflicts == 1
     assert _run_keys(runtime, "r1") == DELETED
-    assert runtime.store.load(["r1"], 10).runs["r1"].state() == Tombstone("r1", "deleted")
+    run = ref("acct_a", "r1")
+    assert runtime.store.load([run], 10).runs[run].state() == Tombstone("r1", "deleted")
 
 
 def test_a_drain_that_read_no_run_yet_cannot_create_it_after_another_worker_made_it_and_it_was_deleted(
@@ -213,11 +216,11 @@ def test_a_drain_that_read_no_run_yet_cannot_create_it_after_another_worker_made
     other_worker = Runtime(Settings(), runtime.redis)
 
     def create_then_delete() -> None:
-        other_worker.processor.drain(["r1"])
+        other_worker.processor.drain(refs("r1", account="acct_a"))
         assert api.delete("/v1/runs/r1", headers=A).status_code == 204
 
     first = _after_first_load(runtime, monkeypatch, create_then_delete)
-    report = runtime.processor.drain(["r1"])
+    report = runtime.processor.drain(refs("r1", account="acct_a"))
     assert (first[0].version, first[0].document) == (0, None)  # it had read "no run yet"
     assert report.conflicts == 1
     assert _run_keys(runtime, "r1") == DELETED

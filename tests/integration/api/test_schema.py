@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.apikit import A, api_client, open_run, post_events
+from tests.support.publishing import refs
 from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -70,7 +71,7 @@ def test_real_answers_match_the_document(runtime: Runtime, monkeypatch: pytest.M
             api,
             {"id": "f", "type": "run.failed", "run_id": "r2", "data": {"error": {"code": "E", "message": "m"}}},
         )
-        runtime.processor.drain(["r2"])
+        runtime.processor.drain(refs("r2", account="acct_a"))
         created = api.post("/v1/webhooks", json={"url": "https://h.example.com/"}, headers=A)
         answers = [
             ("/v1/events", "POST", api.post("/v1/events", json={"id": "x", "type": "nope", "run_id": "r"}, headers=A)),

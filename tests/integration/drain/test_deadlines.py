@@ -9,12 +9,13 @@ import orjson
 from statemachine.status import RUN_TERMINAL
 from tests.support.invariants import history_problems, stamp_problems
 from tests.support.processes import runstate, start_worker, stop, wait_until
-from tests.support.publishing import publish
+from tests.support.publishing import publish, refs
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 
 def _status(runtime: Runtime, run_id: str, step_id: str | None = None) -> str | None:
-    state = runtime.store.get(run_id)
+    state = runtime.store.get(ref("default", run_id))
     if state is None:
         return None
     if step_id is None:
@@ -47,12 +48,12 @@ def test_a_run_times_out_at_its_deadline_and_closes_its_open_steps(redis_url: st
         wait_until(lambda: _status(runtime, "r_to") == "timeout", timeout=30)
     finally:
         stop(worker)
-    state = runtime.store.get("r_to")
+    state = runtime.store.get(ref("default", "r_to"))
     assert state is not None
     deadline = int(start * 1000) + 1000
     assert (state.run.completed_at, state.run.error.code if state.run.error else None) == (deadline, "TIMEOUT")
     assert (state.steps["s1"].status, state.steps["s1"].expired_at) == ("expired", deadline)
-    timeout, expiry = runtime.store.history("r_to")[-2:]
+    timeout, expiry = runtime.store.history(ref("default", "r_to"))[-2:]
     assert (timeout.to, timeout.origin, timeout.at, timeout.event_type) == (
         "timeout",
         "deadline",
@@ -92,8 +93,8 @@ def test_a_wait_times_out_and_a_step_expires_without_ending_its_run(redis_url: s
         wait_until(lambda: _status(runtime, "r_step", "s1") == "expired", timeout=30)
     finally:
         stop(worker)
-    waited = runtime.store.get("r_wait")
-    stepped = runtime.store.get("r_step")
+    waited = runtime.store.get(ref("default", "r_wait"))
+    stepped = runtime.store.get(ref("default", "r_step"))
     assert waited is not None
     assert stepped is not None
     assert waited.run.error is not None
@@ -114,23 +115,23 @@ def test_a_completion_that_occurred_before_the_deadline_wins_even_applied_after_
         {"id": "d", "type": "run.completed", "run_id": "r_late", "occurred_at": start + 2.5},
     )
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    won, lost = runtime.store.get("r_win"), runtime.store.get("r_late")
+    won, lost = runtime.store.get(ref("default", "r_win")), runtime.store.get(ref("default", "r_late"))
     assert won is not None
     assert lost is not None
     assert (won.run.status, won.run.completed_at) == ("completed", int((start + 1.5) * 1000))
     assert (lost.run.status, lost.run.completed_at) == ("timeout", int(start * 1000) + 2000)
-    assert [t.origin for t in runtime.store.history("r_late")] == ["event", "deadline"]
+    assert [t.origin for t in runtime.store.history(ref("default", "r_late"))] == ["event", "deadline"]
 
 
 def test_deadlines_that_passed_while_no_worker_ran_fire_when_one_starts(redis_url: str, runtime: Runtime) -> None:
     start = _now(runtime)
     runs = [f"r_out_{n}" for n in range(50)]
     _start_runs(runtime, runs, start, timeout=5)
-    runtime.processor.drain(runs)  # the runs exist; then every worker is gone
+    runtime.processor.drain(refs(*runs))  # the runs exist; then every worker is gone
     assert {_status(runtime, r) for r in runs} == {"running"}
     time.sleep(max(0.0, start + 5.2 - _now(runtime)))  # the outage, during which every deadline passes
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    states = [runtime.store.get(r) for r in runs]
+    states = [runtime.store.get(ref("default", r)) for r in runs]
     assert {(s.run.status, s.run.completed_at) for s in states if s} == {("timeout", int(start * 1000) + 5000)}
     assert len([s for s in states if s]) == len(runs)
 
@@ -151,9 +152,9 @@ def test_completion_against_deadline_at_the_same_instant_ends_each_run_exactly_o
             stop(worker)
     outcomes = {"completed": 0, "timeout": 0}
     for run_id in runs:
-        state = runtime.store.get(run_id)
+        state = runtime.store.get(ref("default", run_id))
         assert state is not None
-        history = runtime.store.history(run_id)
+        history = runtime.store.history(ref("default", run_id))
         terminal = [t for t in history if t.object == "run" and t.to in RUN_TERMINAL]
         assert len(terminal) == 1, history
         assert state.run.completed_at == int(start * 1000) + 1000
@@ -193,7 +194,7 @@ def test_a_sweeper_stopped_past_its_lease_and_continued_fires_nothing_twice(redi
         stop(paused)
         stop(other)
     for n, run_id in enumerate(runs):
-        history = runtime.store.history(run_id)
+        history = runtime.store.history(ref("default", run_id))
         assert [t.to for t in history] == ["running", "timeout"], run_id
         assert history[1].at == int(start * 1000) + 1000 + (n % 30) * 100
     assert runtime.store.stats()["deadlines"] == len(runs)
@@ -237,8 +238,8 @@ def test_a_deadline_waits_behind_events_held_for_a_sequence_gap(runtime: Runtime
         },
         {"id": "c", "type": "run.completed", "run_id": "r_held", "sequence": 3, "occurred_at": start + 1},
     )
-    runtime.processor.drain(["r_held"])  # the deadline has passed, but seq 3 waits for seq 2
-    assert runtime.store.get("r_held").run.status == "running"  # type: ignore[union-attr]
+    runtime.processor.drain(refs("r_held"))  # the deadline has passed, but seq 3 waits for seq 2
+    assert runtime.store.get(ref("default", "r_held")).run.status == "running"  # type: ignore[union-attr]
     publish(
         runtime,
         {
@@ -250,7 +251,7 @@ def test_a_deadline_waits_behind_events_held_for_a_sequence_gap(runtime: Runtime
             "occurred_at": start + 0.5,
         },
     )
-    runtime.processor.drain(["r_held"])
-    state = runtime.store.get("r_held")
+    runtime.processor.drain(refs("r_held"))
+    state = runtime.store.get(ref("default", "r_held"))
     assert state is not None
     assert (state.run.status, state.run.completed_at) == ("completed", int((start + 1) * 1000))

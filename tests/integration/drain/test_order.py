@@ -3,9 +3,10 @@
 import orjson
 
 from tests.support.processes import runstate, start_worker, stop, wait_until
-from tests.support.publishing import publish
+from tests.support.publishing import publish, refs
 from worker.runtime import Runtime
 from worker.store import keys
+from worker.store.keys import ref
 
 
 def _lines(events: list[dict[str, object]]) -> bytes:
@@ -40,7 +41,7 @@ def test_three_workers_apply_each_runs_events_in_publish_order(redis_url: str, r
 
     for n in range(runs):
         run = f"r_order_{n}"
-        history = runtime.store.history(run)
+        history = runtime.store.history(ref("default", run))
         assert [t.to for t in history] == ["running", *["waiting", "running"] * 3, "completed"], run
         assert [t.event_id for t in history] == [f"{run}_{x}" for x in ("a", "w0", "r0", "w1", "r1", "w2", "r2", "z")]
     assert runtime.store.stats() == {
@@ -61,11 +62,11 @@ def test_an_event_ahead_of_a_sequence_gap_waits_then_is_applied_and_the_gap_coun
             {"id": "e3", "type": "run.waiting", "run_id": "r_seq", "sequence": 3},
         ]
         assert runstate(["publish", "-"], redis_url, stdin=_lines(first)).returncode == 0
-        wait_until(lambda: runtime.store.get("r_seq") is not None)
-        assert runtime.store.get("r_seq").run.status == "running"  # type: ignore[union-attr]
-        waited = wait_until(lambda: runtime.store.get("r_seq").run.status == "waiting", timeout=30)  # type: ignore[union-attr]
+        wait_until(lambda: runtime.store.get(ref("default", "r_seq")) is not None)
+        assert runtime.store.get(ref("default", "r_seq")).run.status == "running"  # type: ignore[union-attr]
+        waited = wait_until(lambda: runtime.store.get(ref("default", "r_seq")).run.status == "waiting", timeout=30)  # type: ignore[union-attr]
         assert waited < 10
-        state = runtime.store.get("r_seq")
+        state = runtime.store.get(ref("default", "r_seq"))
         assert state is not None
         assert state.last_sequence == 3
         assert runtime.store.stats()["gaps"] == 1
@@ -73,7 +74,7 @@ def test_an_event_ahead_of_a_sequence_gap_waits_then_is_applied_and_the_gap_coun
         late = [{"id": "e2", "type": "run.completed", "run_id": "r_seq", "sequence": 2}]
         assert runstate(["publish", "-"], redis_url, stdin=_lines(late)).returncode == 0
         wait_until(lambda: runtime.store.stats().get("run.completed:stale", 0) == 1)
-        assert runtime.store.get("r_seq").run.status == "waiting"  # type: ignore[union-attr]
+        assert runtime.store.get(ref("default", "r_seq")).run.status == "waiting"  # type: ignore[union-attr]
     finally:
         logged = stop(worker)
     assert "sequence.gap" in logged
@@ -87,7 +88,7 @@ def test_a_gap_that_fills_within_the_window_releases_everything_in_order(redis_u
     ]
     assert runstate(["publish", "-"], redis_url, stdin=_lines(events), RUNSTATE_BATCH_SIZE="1").returncode == 0
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    history = runtime.store.history("r_fill")
+    history = runtime.store.history(ref("default", "r_fill"))
     assert [(t.event_id, t.to) for t in history] == [
         ("e1", "running"),
         ("e1", "waiting"),
@@ -103,10 +104,10 @@ def test_a_rejected_sequenced_event_still_moves_the_sequence_on(runtime: Runtime
         {"id": "a", "type": "run.started", "run_id": "r_acct", "sequence": 1, "data": {"account_id": "acct_1"}},
         {"id": "b", "type": "run.started", "run_id": "r_acct", "sequence": 2, "data": {"account_id": "acct_2"}},
     )
-    runtime.processor.drain(["r_acct"])
+    runtime.processor.drain(refs("r_acct"))
     publish(runtime, {"id": "c", "type": "run.completed", "run_id": "r_acct", "sequence": 3})
-    runtime.processor.drain(["r_acct"])
-    state = runtime.store.get("r_acct")
+    runtime.processor.drain(refs("r_acct"))
+    state = runtime.store.get(ref("default", "r_acct"))
     assert state is not None
     assert (state.run.status, state.last_sequence) == ("completed", 3)
-    assert runtime.redis.get(keys.held("r_acct")) is None
+    assert runtime.redis.get(keys.held(ref("default", "r_acct"))) is None

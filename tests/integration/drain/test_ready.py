@@ -7,12 +7,14 @@ import orjson
 import pytest
 
 from tests.support.processes import start_worker, stop, wait_until
+from tests.support.publishing import refs
 from worker.drain import turns as ready
 from worker.intake.queue import make_queue
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.store import keys
 from worker.store import runs as store
+from worker.store.keys import ref
 
 
 def _started(run_id: str) -> str:
@@ -45,7 +47,7 @@ def test_a_turn_drains_every_ready_run_and_calls_in_help_while_runs_remain(
     report = ready.drain_ready(runtime, wake_consumed=True)
 
     assert report.outcomes == {"run.started:applied": 7}
-    assert [runtime.store.get(f"r{n}") is not None for n in range(7)] == [True] * 7
+    assert [runtime.store.get(ref("default", f"r{n}")) is not None for n in range(7)] == [True] * 7
     assert _queued_jobs(runtime) == 1  # one job for the runs left after the first claim, not one per claim
     assert (runtime.redis.zcard(keys.READY), int(runtime.redis.get(keys.QUEUED) or 0)) == (0, 0)
 
@@ -69,7 +71,7 @@ def test_a_live_worker_applies_an_event_on_its_wake_up_job_not_on_a_timer(redis_
         wait_until(lambda: runtime.redis.scard("rq:workers") == 1, timeout=30)
         for n in range(3):  # one quiet spell after another: each first event wakes a worker
             late_timers.publisher.publish_lines([_started(f"live_{n}")])
-            wait_until(lambda n=n: runtime.store.get(f"live_{n}") is not None, timeout=20)  # type: ignore[misc]
+            wait_until(lambda n=n: runtime.store.get(ref("default", f"live_{n}")) is not None, timeout=20)  # type: ignore[misc]
             time.sleep(0.2)
     finally:
         stop(worker)
@@ -81,7 +83,7 @@ def test_a_lost_wake_up_job_costs_only_the_recovery_delay(redis_url: str, runtim
     runtime.redis.delete(make_queue(runtime.redis, "runstate").key)  # the job is gone; its flag is not
     worker = start_worker(redis_url, RUNSTATE_RECOVER_AFTER="1")
     try:
-        wait_until(lambda: runtime.store.get("lost") is not None, timeout=30)
+        wait_until(lambda: runtime.store.get(ref("default", "lost")) is not None, timeout=30)
     finally:
         stop(worker)
     assert int(runtime.redis.get(keys.QUEUED) or 0) == 0
@@ -91,11 +93,13 @@ def test_finished_runs_leave_the_runs_index_when_their_keys_expire(redis_url: st
     short = Runtime(Settings(retention=1), runtime.redis)
     lines = [_started("gone"), orjson.dumps({"id": "end", "type": "run.completed", "run_id": "gone"}).decode()]
     short.publisher.publish_lines([*lines, _started("open")])
-    short.processor.drain(["gone", "open"])
+    short.processor.drain(refs("gone", "open"))
     assert short.redis.zrange(keys.RUNS, 0, -1) == [b"gone", b"open"]
 
-    assert runtime.redis.zscore(keys.EXPIRIES, "gone") == runtime.redis.pexpiretime(keys.run("gone"))  # one instant
-    wait_until(lambda: not runtime.redis.exists(keys.run("gone")), timeout=10)
+    assert runtime.redis.zscore(keys.EXPIRIES, ref("default", "gone")) == runtime.redis.pexpiretime(
+        keys.run(ref("default", "gone"))
+    )  # one instant
+    wait_until(lambda: not runtime.redis.exists(keys.run(ref("default", "gone"))), timeout=10)
     assert short.store.prune_expired() == 1
 
     assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"open"]
@@ -106,20 +110,20 @@ def test_a_run_kept_longer_than_its_expiry_entry_said_is_looked_at_again_later(r
     short = Runtime(Settings(retention=60), runtime.redis)
     lines = [_started("kept"), orjson.dumps({"id": "end", "type": "run.completed", "run_id": "kept"}).decode()]
     short.publisher.publish_lines(lines)
-    short.processor.drain(["kept"])
+    short.processor.drain(refs("kept"))
     runtime.redis.zadd(keys.EXPIRIES, {"kept": 0})  # due now, but its keys live on (a late commit moved them)
 
     assert short.store.prune_expired() == 1
     assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"kept"]
     assert runtime.redis.zscore(keys.EXPIRIES, "kept") == pytest.approx(
-        runtime.redis.pexpiretime(keys.run("kept")), abs=50
+        runtime.redis.pexpiretime(keys.run(ref("default", "kept"))), abs=50
     )
 
 
 def test_a_run_id_that_came_back_stays_listed_when_its_old_expiry_falls_due(runtime: Runtime) -> None:
     short = Runtime(Settings(retention=1), runtime.redis)
     short.publisher.publish_lines([_started("again")])
-    short.processor.drain(["again"])
+    short.processor.drain(refs("again"))
     runtime.redis.zadd(keys.EXPIRIES, {"again": 0})  # an expiry from an earlier run with this id
 
     assert short.store.prune_expired() == 1
@@ -153,9 +157,9 @@ def test_a_passed_deadline_behind_held_events_brings_a_worker_back_when_their_wa
     ]
     events[0]["data"] = timed_out_9_s_ago
     patient.publisher.publish_lines([orjson.dumps(e).decode() for e in events])
-    patient.processor.drain(["r_wait"])
+    patient.processor.drain(refs("r_wait"))
 
-    due = runtime.redis.zscore(keys.TIMERS, keys.run_timer("r_wait"))
+    due = runtime.redis.zscore(keys.TIMERS, keys.run_timer(ref("default", "r_wait")))
     assert due is not None
     assert due >= runtime.store.now_ms() + 25_000  # not in the past: no sweep spins on it meanwhile
-    assert runtime.store.get("r_wait").run.status == "running"  # type: ignore[union-attr]
+    assert runtime.store.get(ref("default", "r_wait")).run.status == "running"  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ from rq.serializers import DefaultSerializer, JSONSerializer
 from tests.support.processes import runstate
 from tests.support.receiver import receiver
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 
 def test_forged_job_calling_os_system_creates_no_file(redis_url: str, runtime: Runtime, tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_forged_job_calling_os_system_creates_no_file(redis_url: str, runtime: R
 
     assert worked.returncode == 0, worked.stderr
     assert not canary.exists()
-    state = runtime.store.get("r_after_poison")
+    state = runtime.store.get(ref("default", "r_after_poison"))
     assert state is not None
     assert state.run.status == "running"
     records = list(runtime.store.rejected())
@@ -49,7 +50,7 @@ def test_garbage_in_the_queue_is_refused_and_the_worker_goes_on(redis_url: str, 
     worked = runstate(["worker", "--burst"], redis_url)
 
     assert worked.returncode == 0, worked.stderr
-    state = runtime.store.get("r_after_garbage")
+    state = runtime.store.get(ref("default", "r_after_garbage"))
     assert state is not None
     records = list(runtime.store.rejected())
     assert [r["reason"] for r in records] == ["poisoned_job"] * 4

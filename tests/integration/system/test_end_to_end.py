@@ -8,6 +8,7 @@ from tests.support.paths import EXAMPLE
 from tests.support.processes import runstate
 from worker import reads
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 EXPECTED_STATUS = {
     "run_research_1": "completed",
@@ -25,13 +26,13 @@ def test_example_log_ends_every_run_exactly_right(worker_flags: list[str], redis
     assert worked.returncode == 0, worked.stderr
 
     store = runtime.store
-    assert {run_id: store.get(run_id).run.status for run_id in EXPECTED_STATUS} == EXPECTED_STATUS  # type: ignore[union-attr]
+    assert {run_id: store.get(ref("default", run_id)).run.status for run_id in EXPECTED_STATUS} == EXPECTED_STATUS  # type: ignore[union-attr]
     for run_id in EXPECTED_STATUS:
-        state = store.get(run_id)
+        state = store.get(ref("default", run_id))
         assert state is not None
         assert stamp_problems(state) == []
-        assert history_problems(state, store.history(run_id)) == []
-    draft = store.get("run_draft_4")
+        assert history_problems(state, store.history(ref("default", run_id))) == []
+    draft = store.get(ref("default", "run_draft_4"))
     assert draft is not None
     assert {s.id: s.status.value for s in draft.steps.values()} == {
         "step_outline": "cancelled",
@@ -63,7 +64,7 @@ def test_publish_reports_each_invalid_line_and_enqueues_the_rest(redis_url: str,
     assert "run_id" in errors[1]
     assert "' '" in errors[1]
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    state = runtime.store.get("r1")
+    state = runtime.store.get(ref("default", "r1"))
     assert state is not None
     assert state.run.status == "completed"
 

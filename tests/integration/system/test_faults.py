@@ -13,6 +13,7 @@ from tests.support.invariants import history_problems, stamp_problems
 from tests.support.processes import runstate, start_worker, stop, wait_until
 from worker import reads
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 NOW = 1_795_600_800_000
 
@@ -100,12 +101,14 @@ def test_workers_sigkilled_at_random_instants_lose_nothing_and_apply_nothing_twi
     assert stats["applied"] == total
     assert stats["duplicate"] == total
     for run_id, events in runs.items():
-        state = runtime.store.get(run_id)
+        state = runtime.store.get(ref("default", run_id))
         assert state is not None
         assert _comparable(state) == _comparable(_expected(events)), run_id
         assert stamp_problems(state) == []
-        assert history_problems(state, runtime.store.history(run_id)) == []
-        assert [t.event_id for t in runtime.store.history(run_id) if t.origin == "event"][-1] == f"{run_id}_z"
+        assert history_problems(state, runtime.store.history(ref("default", run_id))) == []
+        assert [t.event_id for t in runtime.store.history(ref("default", run_id)) if t.origin == "event"][
+            -1
+        ] == f"{run_id}_z"
 
 
 def test_sigterm_finishes_the_current_job_then_stops(redis_url: str, runtime: Runtime) -> None:
@@ -113,11 +116,11 @@ def test_sigterm_finishes_the_current_job_then_stops(redis_url: str, runtime: Ru
     wait_until(lambda: runtime.redis.scard("rq:workers") == 1)
     events = _run_script("r_term", 150)
     runtime.publisher.publish_lines([orjson.dumps(e).decode() for e in events])
-    wait_until(lambda: runtime.store.get("r_term") is not None, timeout=30)
+    wait_until(lambda: runtime.store.get(ref("default", "r_term")) is not None, timeout=30)
     worker.send_signal(signal.SIGTERM)
     _, errors = worker.communicate(timeout=60)
     assert worker.returncode == 0, errors.decode()[-2000:]
-    state = runtime.store.get("r_term")
+    state = runtime.store.get(ref("default", "r_term"))
     assert state is not None
     assert state.run.status == "completed"
     assert runtime.redis.llen("runstate:inbox:{r_term}") == 0
@@ -128,11 +131,11 @@ def test_a_lost_job_is_recovered_by_the_sweep_of_any_worker(redis_url: str, runt
     runtime.redis.delete("rq:queue:runstate")  # the job vanishes, as with a worker killed after BLPOP
     worker = start_worker(redis_url, RUNSTATE_RECOVER_AFTER="1")
     try:
-        took = wait_until(lambda: runtime.store.get("r_lost") is not None, timeout=60)
+        took = wait_until(lambda: runtime.store.get(ref("default", "r_lost")) is not None, timeout=60)
     finally:
         stop(worker)
     assert took < 20  # the publisher's RUNSTATE_RECOVER_AFTER (10 s) plus a sweep; the promise is 60 s
-    assert runtime.store.get("r_lost").run.status == "completed"  # type: ignore[union-attr]
+    assert runtime.store.get(ref("default", "r_lost")).run.status == "completed"  # type: ignore[union-attr]
 
 
 def _durability_warnings(runtime: Runtime, redis_url: str, **config: str) -> list[str]:

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.processes import runstate
-from tests.support.publishing import publish
+from tests.support.publishing import publish, refs
 from worker.runtime import Runtime
 from worker.store import keys
+from worker.store.keys import ref
 
 RUN = "r_fuzz"
 TYPES = ["run.started", "step.completed", "run.nope", 3]
@@ -82,9 +83,9 @@ def test_forged_inbox_entries_are_each_rejected_with_a_reason(runtime: Runtime, 
     ]
     runtime.store.append({RUN: envelopes})
 
-    report = runtime.processor.drain([RUN])
+    report = runtime.processor.drain(refs(RUN))
 
-    assert runtime.redis.llen(keys.inbox(RUN)) == 0
+    assert runtime.redis.llen(keys.inbox(ref("default", RUN))) == 0
     records = list(runtime.store.rejected())
     outcomes = report.outcomes
     assert sum(outcomes.values()) - outcomes.get("late_usage", 0) == len(envelopes)
@@ -113,12 +114,12 @@ def test_publish_reports_every_hostile_line_with_its_number(
 
 def test_an_unreadable_inbox_entry_is_rejected_and_blocks_no_other_run(runtime: Runtime) -> None:
     publish(runtime, {"id": "a", "type": "run.started", "run_id": "r_good"})
-    runtime.redis.rpush(keys.inbox("r_bad"), b"\xff\xfe not utf-8")
-    report = runtime.processor.drain(["r_bad", "r_good"])
+    runtime.redis.rpush(keys.inbox(ref("default", "r_bad")), b"\xff\xfe not utf-8")
+    report = runtime.processor.drain(refs("r_bad", "r_good"))
     assert report.failures == 0
-    assert runtime.store.get("r_good") is not None
+    assert runtime.store.get(ref("default", "r_good")) is not None
     assert [r["detail"] for r in runtime.store.rejected()] == ["queued entry: not valid UTF-8"]
-    assert runtime.redis.llen(keys.inbox("r_bad")) == 0
+    assert runtime.redis.llen(keys.inbox(ref("default", "r_bad"))) == 0
 
 
 def test_publish_reports_a_line_that_is_not_utf8_and_keeps_the_rest(redis_url: str, runtime: Runtime) -> None:
@@ -127,4 +128,4 @@ def test_publish_reports_a_line_that_is_not_utf8_and_keeps_the_rest(redis_url: s
     published = runstate(["publish", "-"], redis_url, stdin=body)
     assert published.returncode == 1
     assert "line 2: not valid UTF-8" in published.stderr.decode()
-    assert runtime.redis.llen(keys.inbox("r_u")) == 2
+    assert runtime.redis.llen(keys.inbox(ref("default", "r_u"))) == 2

@@ -10,7 +10,9 @@ import orjson
 
 from tests.support.invariants import history_problems, stamp_problems
 from tests.support.processes import cli_env, runstate, start_worker
+from tests.support.publishing import refs
 from worker.runtime import Runtime
+from worker.store.keys import ref
 
 
 def _step_events(run_id: str, steps: int) -> bytes:
@@ -40,12 +42,12 @@ def test_two_workers_racing_on_one_run_lose_no_update(redis_url: str, runtime: R
         _, errors = worker.communicate(timeout=240)
         assert worker.returncode == 0, errors.decode()[-2000:]
 
-    state = runtime.store.get("r_race")
+    state = runtime.store.get(ref("default", "r_race"))
     assert state is not None
     assert len(state.steps) == steps
     assert sum(s.usage.prompt_tokens for s in state.steps.values() if s.usage) == steps * (steps + 1) // 2
     assert all(s.status == "completed" for s in state.steps.values())
-    assert history_problems(state, runtime.store.history("r_race")) == []
+    assert history_problems(state, runtime.store.history(ref("default", "r_race"))) == []
     # Per-run order: no completion ever overtook its creation, so none of them was stale.
     assert runtime.store.stats() == {"step.created:applied": steps, "step.completed:applied": steps}
     assert runtime.redis.scard("runstate:seen:{r_race}") == 2 * steps
@@ -62,10 +64,10 @@ def test_worker_killed_at_random_instants_leaves_every_run_whole(redis_url: str,
         worker.send_signal(signal.SIGKILL)
         worker.communicate(timeout=30)
         for n in range(runs):
-            state = runtime.store.get(f"r_kill_{n}")
+            state = runtime.store.get(ref("default", f"r_kill_{n}"))
             if state is None:
                 continue
-            history = runtime.store.history(f"r_kill_{n}")
+            history = runtime.store.history(ref("default", f"r_kill_{n}"))
             assert stamp_problems(state) == []
             assert history_problems(state, history) == []
             # every event adds one record; the run's implicit creation adds one more
@@ -82,17 +84,17 @@ def test_process_killed_between_load_and_commit_writes_nothing_and_loses_nothing
         "from worker.settings import Settings\n"
         "from worker.store.runs import Store\n"
         "Store.commit = lambda self, commits: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "Runtime.connect(Settings()).processor.drain(['r_dead'])\n"
+        "Runtime.connect(Settings()).processor.drain(refs('r_dead'))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], env=cli_env(redis_url), capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert runtime.store.get("r_dead") is None
-    assert runtime.store.history("r_dead") == []
+    assert runtime.store.get(ref("default", "r_dead")) is None
+    assert runtime.store.history(ref("default", "r_dead")) == []
     assert runtime.redis.llen("runstate:inbox:{r_dead}") == 1
 
-    runtime.processor.drain(["r_dead"])
+    runtime.processor.drain(refs("r_dead"))
 
-    state = runtime.store.get("r_dead")
+    state = runtime.store.get(ref("default", "r_dead"))
     assert state is not None
     assert state.run.status == "completed"
     assert runtime.redis.llen("runstate:inbox:{r_dead}") == 0

@@ -89,7 +89,6 @@ FULL_START = {
 }
 FILLED = {
     "account_id": "acct_1",
-    "account_named": True,
     "started": True,
     "runnable_id": "rbl_1",
     "parent_run_id": "run_0",
@@ -108,8 +107,9 @@ FILLED = {
 
 
 def test_run_started_fills_in_an_implicitly_created_run_without_a_status_change() -> None:
-    before = fold([event("step.created", step_id="step_1", at=T0)], policy=Policy(default_run_timeout=3600))
-    assert (before.run.started, before.run.account_id, before.run.timeout_at) == (False, "default", T0 + 3600 * SECOND)
+    policy = Policy(default_run_timeout=3600, default_account="acct_1")  # the account its run.started names
+    before = fold([event("step.created", step_id="step_1", at=T0)], policy=policy)
+    assert (before.run.started, before.run.account_id, before.run.timeout_at) == (False, "acct_1", T0 + 3600 * SECOND)
 
     result = apply(before, event("run.started", at=T0 + 2 * SECOND, data=FULL_START), policy=Policy())
 
@@ -118,7 +118,7 @@ def test_run_started_fills_in_an_implicitly_created_run_without_a_status_change(
 
 
 def test_run_started_fills_in_a_waiting_run_and_it_keeps_waiting() -> None:
-    before = fold([event("run.waiting", at=T0)])
+    before = fold([event("run.waiting", at=T0)], policy=Policy(default_account="acct_1"))
     assert (before.run.status, before.run.started) == ("waiting", False)
 
     result = apply(before, event("run.started", at=T0 + SECOND, data=FULL_START))
@@ -515,23 +515,15 @@ def test_a_run_takes_its_account_from_data_else_token_else_default(data, token, 
     [({"account_id": "acct_b"}, None), ({}, "acct_b"), ({"account_id": "acct_b"}, "acct_b")],
     ids=["data", "token", "both"],
 )
-def test_an_implicitly_created_run_takes_the_account_its_run_started_names(data, token) -> None:
+def test_an_implicitly_created_run_keeps_the_account_it_was_created_with(data, token) -> None:
+    # a run is (account, run id): the worker applies a run.started naming acct_b to acct_b's own run
     before = fold([event("step.created", step_id="step_1", at=T0)])
-    assert (before.run.account_id, before.run.account_named) == ("default", False)
+    assert before.run.account_id == "default"
 
     started = apply(before, event("run.started", at=T0 + SECOND, data=data), account=token)
 
-    assert started == Result(
-        before.model_copy(
-            update={
-                "run": before.run.model_copy(update={"account_id": "acct_b", "account_named": True, "started": True})
-            }
-        ),
-        Outcome.STALE,
-    )
-    theirs = apply(started.state, event("run.cancelled", at=T0 + 2 * SECOND), account="acct_b")
-    others = apply(started.state, event("run.cancelled", at=T0 + 2 * SECOND), account="default")
-    assert (theirs.outcome, others.outcome) == (Outcome.APPLIED, Outcome.REJECTED)
+    assert (started.state, started.outcome, started.remember_id) == (before, Outcome.REJECTED, False)
+    assert str(started.rejection) == "account_mismatch: run run_1 does not belong to account acct_b"
 
 
 def test_a_run_created_through_a_token_cannot_be_claimed_by_another_account() -> None:

@@ -24,7 +24,7 @@ def test_new_json_is_the_models_json_and_reads_back_as_a_pending_delivery() -> N
         at=1_764_064_807_000,
         applied_at=1_764_064_807_012,
     )
-    body = payload(transition)
+    body = payload(transition, "acct_1")
     d_id = delivery_id(subscription.id, transition, 1_764_064_800_000)
 
     fast = Delivery.new_json(d_id, subscription, orjson.dumps(body).decode(), 1_764_064_807_020)

@@ -18,7 +18,7 @@
 -- ARGV  1 expected_version  the version read ('0': the run does not exist)
 -- ARGV  2 document          the new document ('': unchanged)
 -- ARGV  3 created_at        the run's score in the runs index
--- ARGV  4 run_id            the run's id
+-- ARGV  4 member            the run's reference (account/run id) in the runs index
 -- ARGV  5 finished          '1': the run has finished, its keys expire after the retention
 -- ARGV  6 tombstone         the tombstone's value (the final status)
 -- ARGV  7 counts            "rejected,deliveries": how many of each follow ARGV 18

@@ -3,8 +3,10 @@
 -- events stay stale. Compare-and-set on the run's version, like commit.lua.
 -- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 inbox, 6 held, 7 runs index, 8 timers,
 --       9 the version counter, 10 ready runs, 11 expiries, 12 the queued-events counter
--- ARGV: 1 expected version (as read with the document the caller checked), 2 run id,
---       3 timer member, 4 tombstone seconds, 5 tombstone value
+-- ARGV: 1 expected version (as read with the document the caller checked), 2 the run's
+--       reference (account/run id), 3 timer member, 4 tombstone seconds, 5 tombstone value
+-- The run stays in the expiries until its tombstone goes: the sweep then takes its account out
+-- of the owners of its run id (lua/prune.lua).
 -- Returns the run's new version; 0 when there is no run (any more); -1 when the version moved.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
@@ -21,8 +23,9 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
 redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('ZREM', KEYS[8], ARGV[3])
 redis.call('ZREM', KEYS[10], ARGV[2])
-redis.call('ZREM', KEYS[11], ARGV[2])
 local seconds = tonumber(ARGV[4])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[11], tonumber(t[1]) * 1000 + seconds * 1000, ARGV[2])
 redis.call('SET', KEYS[4], ARGV[5], 'EX', seconds)
 -- The run hash keeps a new version and no document, as commit.lua leaves a run that is no
 -- more: a worker that read the run before this fails its compare-and-set and reads the

@@ -48,22 +48,29 @@ def _state() -> RunState:
 
 
 def test_each_argument_lands_at_the_position_the_script_reads_it_from() -> None:
-    commit = packing.Commit("r1", 7, consumed=3, now=5_000, had_document=True, state=_state(), finished=True)
+    commit = packing.Commit(
+        keys.ref("acct", "r1"), 7, consumed=3, now=5_000, had_document=True, state=_state(), finished=True
+    )
     commit.rejected.append(('{"bad":', InvalidEvent(("not JSON",))))
     commit.next_due = 9_000
     script_keys, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
     by_name = dict(zip(packing.ARGV, args, strict=False))
     assert by_name["expected_version"] == 7
-    assert (by_name["run_id"], by_name["finished"], by_name["tombstone"]) == ("r1", "1", "completed")
+    assert (by_name["member"], by_name["finished"], by_name["tombstone"]) == ("acct/r1", "1", "completed")
     assert (by_name["consumed"], by_name["next_due"], by_name["retention"], by_name["now"]) == (3, 9_000, 60, 5_000)
-    assert (by_name["counts"], by_name["read"], by_name["timer"]) == ("1,0", "D", keys.run_timer("r1"))
+    assert (by_name["counts"], by_name["read"], by_name["timer"]) == (
+        "1,0",
+        "D",
+        keys.run_timer(keys.ref("acct", "r1")),
+    )
     assert len(args) == len(packing.ARGV) + 1  # the one rejected record follows the named arguments
     assert b'"reason":"invalid_event"' in args[-1]
-    assert script_keys[packing.KEYS.index("inbox")] == keys.inbox("r1")
+    assert script_keys[packing.KEYS.index("inbox")] == "runstate:inbox:{acct/r1}"  # one hash tag: account and id
+    assert script_keys[packing.KEYS.index("run")] == "runstate:run:{acct/r1}"
 
 
 @pytest.mark.parametrize("finished", [False, True])
 def test_only_a_finished_run_is_marked_to_expire(finished: bool) -> None:
-    commit = packing.Commit("r1", 0, consumed=1, now=5_000, state=_state(), finished=finished)
+    commit = packing.Commit(keys.ref("acct", "r1"), 0, consumed=1, now=5_000, state=_state(), finished=finished)
     _, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
     assert args[packing.ARGV.index("finished")] == ("1" if finished else "0")
