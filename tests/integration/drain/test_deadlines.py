@@ -146,7 +146,7 @@ def test_completion_against_deadline_at_the_same_instant_ends_each_run_exactly_o
         _start_runs(runtime, runs, start)
         time.sleep(max(0.0, start + 1 - _now(runtime)))  # publish the completions as the deadlines fall due
         publish(runtime, *({"id": "z", "type": "run.completed", "run_id": r, "occurred_at": start + 1} for r in runs))
-        wait_until(lambda: all(runtime.redis.llen(f"runstate:inbox:{{{r}}}") == 0 for r in runs), timeout=60)
+        wait_until(lambda: all(runtime.redis.llen(f"runstate:inbox:{{default/{r}}}") == 0 for r in runs), timeout=60)
     finally:
         for worker in workers:
             stop(worker)

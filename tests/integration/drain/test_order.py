@@ -101,13 +101,14 @@ def test_a_gap_that_fills_within_the_window_releases_everything_in_order(redis_u
 def test_a_rejected_sequenced_event_still_moves_the_sequence_on(runtime: Runtime) -> None:
     publish(
         runtime,
-        {"id": "a", "type": "run.started", "run_id": "r_acct", "sequence": 1, "data": {"account_id": "acct_1"}},
-        {"id": "b", "type": "run.started", "run_id": "r_acct", "sequence": 2, "data": {"account_id": "acct_2"}},
+        {"id": "a", "type": "run.started", "run_id": "r_rej", "sequence": 1},
+        {"id": "b", "type": "run.waiting", "run_id": "r_rej", "sequence": 2},
+        {"id": "c", "type": "run.completed", "run_id": "r_rej", "sequence": 3},  # rejected: it is waiting
     )
-    runtime.processor.drain(refs("r_acct"))
-    publish(runtime, {"id": "c", "type": "run.completed", "run_id": "r_acct", "sequence": 3})
-    runtime.processor.drain(refs("r_acct"))
-    state = runtime.store.get(ref("default", "r_acct"))
+    runtime.processor.drain(refs("r_rej"))
+    publish(runtime, {"id": "d", "type": "run.resumed", "run_id": "r_rej", "sequence": 4})
+    runtime.processor.drain(refs("r_rej"))
+    state = runtime.store.get(ref("default", "r_rej"))
     assert state is not None
-    assert (state.run.status, state.last_sequence) == ("completed", 3)
-    assert runtime.redis.get(keys.held(ref("default", "r_acct"))) is None
+    assert (state.run.status, state.last_sequence) == ("running", 4)
+    assert runtime.redis.get(keys.held(ref("default", "r_rej"))) is None

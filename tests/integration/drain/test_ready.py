@@ -60,7 +60,7 @@ def test_claims_shrink_as_a_backlog_ends_so_workers_draining_it_together_finish_
         claims.append(list(claim))
 
     assert [len(c) for c in claims] == [5, 4, 3, 3, 3, 2]  # a quarter of what waits, never fewer than 3
-    assert [r for c in claims for r in c] == [f"r{n:02}" for n in range(20)]  # oldest first, each once
+    assert [r for c in claims for r in c] == refs(*(f"r{n:02}" for n in range(20)))  # oldest first, each once
     assert runtime.store.claim_ready(100, wake_consumed=False).runs == {}
 
 
@@ -94,7 +94,7 @@ def test_finished_runs_leave_the_runs_index_when_their_keys_expire(redis_url: st
     lines = [_started("gone"), orjson.dumps({"id": "end", "type": "run.completed", "run_id": "gone"}).decode()]
     short.publisher.publish_lines([*lines, _started("open")])
     short.processor.drain(refs("gone", "open"))
-    assert short.redis.zrange(keys.RUNS, 0, -1) == [b"gone", b"open"]
+    assert short.redis.zrange(keys.RUNS, 0, -1) == [b"default/gone", b"default/open"]
 
     assert runtime.redis.zscore(keys.EXPIRIES, ref("default", "gone")) == runtime.redis.pexpiretime(
         keys.run(ref("default", "gone"))
@@ -102,8 +102,17 @@ def test_finished_runs_leave_the_runs_index_when_their_keys_expire(redis_url: st
     wait_until(lambda: not runtime.redis.exists(keys.run(ref("default", "gone"))), timeout=10)
     assert short.store.prune_expired() == 1
 
-    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"open"]
+    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"default/open"]
+    tombstone = keys.tombstone(ref("default", "gone"))  # still due: the account holds the id until it goes
+    assert runtime.redis.zscore(keys.EXPIRIES, "default/gone") == pytest.approx(
+        runtime.redis.pexpiretime(tombstone), abs=50
+    )
+    assert runtime.store.owners(["gone"]) == {"gone": {"default"}}
+
+    wait_until(lambda: not runtime.redis.exists(tombstone), timeout=10)
+    assert short.store.prune_expired() == 1
     assert runtime.redis.zcard(keys.EXPIRIES) == 0
+    assert runtime.store.owners(["gone", "open"]) == {"gone": set(), "open": {"default"}}
 
 
 def test_a_run_kept_longer_than_its_expiry_entry_said_is_looked_at_again_later(runtime: Runtime) -> None:
@@ -111,11 +120,11 @@ def test_a_run_kept_longer_than_its_expiry_entry_said_is_looked_at_again_later(r
     lines = [_started("kept"), orjson.dumps({"id": "end", "type": "run.completed", "run_id": "kept"}).decode()]
     short.publisher.publish_lines(lines)
     short.processor.drain(refs("kept"))
-    runtime.redis.zadd(keys.EXPIRIES, {"kept": 0})  # due now, but its keys live on (a late commit moved them)
+    runtime.redis.zadd(keys.EXPIRIES, {"default/kept": 0})  # due now, but its keys live on (a late commit moved them)
 
     assert short.store.prune_expired() == 1
-    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"kept"]
-    assert runtime.redis.zscore(keys.EXPIRIES, "kept") == pytest.approx(
+    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"default/kept"]
+    assert runtime.redis.zscore(keys.EXPIRIES, "default/kept") == pytest.approx(
         runtime.redis.pexpiretime(keys.run(ref("default", "kept"))), abs=50
     )
 
@@ -124,10 +133,10 @@ def test_a_run_id_that_came_back_stays_listed_when_its_old_expiry_falls_due(runt
     short = Runtime(Settings(retention=1), runtime.redis)
     short.publisher.publish_lines([_started("again")])
     short.processor.drain(refs("again"))
-    runtime.redis.zadd(keys.EXPIRIES, {"again": 0})  # an expiry from an earlier run with this id
+    runtime.redis.zadd(keys.EXPIRIES, {"default/again": 0})  # an expiry from an earlier run with this id
 
     assert short.store.prune_expired() == 1
-    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"again"]
+    assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"default/again"]
     assert runtime.redis.zcard(keys.EXPIRIES) == 0  # the open run adds its own when it ends
 
 
@@ -143,7 +152,7 @@ def test_a_turn_that_redis_fails_gives_its_runs_back_to_the_ready_set(
     with pytest.raises(ConnectionError):
         ready.drain_ready(runtime, wake_consumed=True)
 
-    assert sorted(runtime.redis.zrange(keys.READY, 0, -1)) == [f"r{n}".encode() for n in range(5)]
+    assert sorted(runtime.redis.zrange(keys.READY, 0, -1)) == [f"default/r{n}".encode() for n in range(5)]
     assert int(runtime.redis.get(keys.QUEUED) or 0) == 5  # nothing was taken from an inbox
 
 

@@ -26,13 +26,13 @@ def test_example_log_ends_every_run_exactly_right(worker_flags: list[str], redis
     assert worked.returncode == 0, worked.stderr
 
     store = runtime.store
-    assert {run_id: store.get(ref("default", run_id)).run.status for run_id in EXPECTED_STATUS} == EXPECTED_STATUS  # type: ignore[union-attr]
+    assert {run_id: store.get(ref("acct_acme", run_id)).run.status for run_id in EXPECTED_STATUS} == EXPECTED_STATUS  # type: ignore[union-attr]
     for run_id in EXPECTED_STATUS:
-        state = store.get(ref("default", run_id))
+        state = store.get(ref("acct_acme", run_id))
         assert state is not None
         assert stamp_problems(state) == []
-        assert history_problems(state, store.history(ref("default", run_id))) == []
-    draft = store.get(ref("default", "run_draft_4"))
+        assert history_problems(state, store.history(ref("acct_acme", run_id))) == []
+    draft = store.get(ref("acct_acme", "run_draft_4"))
     assert draft is not None
     assert {s.id: s.status.value for s in draft.steps.values()} == {
         "step_outline": "cancelled",

@@ -92,7 +92,9 @@ def test_workers_sigkilled_at_random_instants_lose_nothing_and_apply_nothing_twi
             worker.communicate(timeout=30)
     survivor = start_worker(redis_url, RUNSTATE_RECOVER_AFTER="1")
     try:
-        took = wait_until(lambda: all(runtime.redis.llen(f"runstate:inbox:{{{r}}}") == 0 for r in runs), timeout=60)
+        took = wait_until(
+            lambda: all(runtime.redis.llen(f"runstate:inbox:{{default/{r}}}") == 0 for r in runs), timeout=60
+        )
     finally:
         stop(survivor)
     assert took < 60
@@ -123,7 +125,7 @@ def test_sigterm_finishes_the_current_job_then_stops(redis_url: str, runtime: Ru
     state = runtime.store.get(ref("default", "r_term"))
     assert state is not None
     assert state.run.status == "completed"
-    assert runtime.redis.llen("runstate:inbox:{r_term}") == 0
+    assert runtime.redis.llen("runstate:inbox:{default/r_term}") == 0
 
 
 def test_a_lost_job_is_recovered_by_the_sweep_of_any_worker(redis_url: str, runtime: Runtime) -> None:

@@ -76,12 +76,12 @@ hostile_events = st.one_of(
 @given(entries=st.lists(hostile_events, min_size=1, max_size=8))
 def test_forged_inbox_entries_are_each_rejected_with_a_reason(runtime: Runtime, entries: list[str]) -> None:
     runtime.redis.flushdb()
-    envelopes = [orjson.dumps([text, None, "event", 0]) for text in entries] + [
+    envelopes = [orjson.dumps([text, "default", "event", 0]) for text in entries] + [
         b"not an envelope",
         b'["x", 1, "nope", 0]',
         b'["x", null, "event", -1]',
     ]
-    runtime.store.append({RUN: envelopes})
+    runtime.store.append({ref("default", RUN): envelopes})
 
     report = runtime.processor.drain(refs(RUN))
 

@@ -50,7 +50,7 @@ def test_two_workers_racing_on_one_run_lose_no_update(redis_url: str, runtime: R
     assert history_problems(state, runtime.store.history(ref("default", "r_race"))) == []
     # Per-run order: no completion ever overtook its creation, so none of them was stale.
     assert runtime.store.stats() == {"step.created:applied": steps, "step.completed:applied": steps}
-    assert runtime.redis.scard("runstate:seen:{r_race}") == 2 * steps
+    assert runtime.redis.scard("runstate:seen:{default/r_race}") == 2 * steps
 
 
 def test_worker_killed_at_random_instants_leaves_every_run_whole(redis_url: str, runtime: Runtime) -> None:
@@ -71,7 +71,7 @@ def test_worker_killed_at_random_instants_leaves_every_run_whole(redis_url: str,
             assert stamp_problems(state) == []
             assert history_problems(state, history) == []
             # every event adds one record; the run's implicit creation adds one more
-            assert runtime.redis.scard(f"runstate:seen:{{r_kill_{n}}}") == len(history) - 1
+            assert runtime.redis.scard(f"runstate:seen:{{default/r_kill_{n}}}") == len(history) - 1
 
 
 def test_process_killed_between_load_and_commit_writes_nothing_and_loses_nothing(
@@ -84,17 +84,18 @@ def test_process_killed_between_load_and_commit_writes_nothing_and_loses_nothing
         "from worker.settings import Settings\n"
         "from worker.store.runs import Store\n"
         "Store.commit = lambda self, commits: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "Runtime.connect(Settings()).processor.drain(refs('r_dead'))\n"
+        "from worker.store.keys import ref\n"
+        "Runtime.connect(Settings()).processor.drain([ref('default', 'r_dead')])\n"
     )
     done = subprocess.run([sys.executable, "-c", script], env=cli_env(redis_url), capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert runtime.store.get(ref("default", "r_dead")) is None
     assert runtime.store.history(ref("default", "r_dead")) == []
-    assert runtime.redis.llen("runstate:inbox:{r_dead}") == 1
+    assert runtime.redis.llen("runstate:inbox:{default/r_dead}") == 1
 
     runtime.processor.drain(refs("r_dead"))
 
     state = runtime.store.get(ref("default", "r_dead"))
     assert state is not None
     assert state.run.status == "completed"
-    assert runtime.redis.llen("runstate:inbox:{r_dead}") == 0
+    assert runtime.redis.llen("runstate:inbox:{default/r_dead}") == 0

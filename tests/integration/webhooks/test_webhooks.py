@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.processes import cli_env, runstate, wait_until
-from tests.support.publishing import refs
+from tests.support.publishing import held
 from tests.support.receiver import Receiver, receiver
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -49,7 +49,7 @@ def _deliver(runtime: Runtime) -> None:
 
 def _publish_and_apply(runtime: Runtime, *events: dict[str, object]) -> None:
     assert runtime.publisher.publish_lines([orjson.dumps(e).decode() for e in events]).errors == []
-    runtime.processor.drain(refs(*sorted({str(e["run_id"]) for e in events})))
+    runtime.processor.drain(held(runtime, *{str(e["run_id"]) for e in events}))
 
 
 def _verified(secret: str, request: object) -> dict[str, object]:
@@ -72,7 +72,7 @@ def test_every_transition_is_delivered_signed_with_its_payload(
     _publish_and_apply(runtime, *RUN)
     _deliver(runtime)
     got = [_verified(sub["secret"], r) for r in hooks.on("/all")]
-    history = runtime.store.history(ref("default", "r_hook"))
+    history = runtime.store.history(ref("acct_1", "r_hook"))
     assert len(got) == len(history) == 6
     by_n = {g["data"]["transition"]: g for g in got}  # type: ignore[index]
     for t in history:
@@ -82,6 +82,7 @@ def test_every_transition_is_delivered_signed_with_its_payload(
             "object": t.object,
             "status": t.to,
             "previous_status": t.from_,
+            "account_id": "acct_1",  # with run_id, what identifies the run
             "run_id": "r_hook",
             "step_id": t.id if t.object == "step" else None,
             "event_id": t.event_id,
