@@ -37,4 +37,5 @@ def test_new_json_is_the_models_json_and_reads_back_as_a_pending_delivery() -> N
         created_at=1_764_064_807_020,
     )
     assert fast == model.to_json()
+    assert (body["data"]["account_id"], body["data"]["run_id"]) == ("acct_1", "r1")  # type: ignore[index]
     assert Delivery.model_validate_json(fast).payload == orjson.dumps(body).decode()
