@@ -15,7 +15,7 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 ENVIRONMENT_HELP = """\b
 Environment:
   REDIS_URL                         Redis server (default redis://localhost:6379/0)
-  RUNSTATE_DEFAULT_ACCOUNT          account of events that name none (default: default)
+  RUNSTATE_DEFAULT_ACCOUNT          account of events naming none whose run id none holds (default: default)
   RUNSTATE_DEFAULT_RUN_TIMEOUT      seconds a run may last when its start names none (3600; 0: none)
   RUNSTATE_DEFAULT_WAITING_TIMEOUT  seconds a run may wait for input (default: none)
   RUNSTATE_DEFAULT_STEP_TIMEOUT     seconds a step may stay in progress (default: none)

@@ -20,7 +20,7 @@ def time_ms() -> int:
 @dataclass(frozen=True, slots=True)
 class Envelope:
     text: str
-    account: str | None = None  # the API token's account, when it came through the API
+    account: str | None = None  # the run's account, decided at publish (None only in a forged entry)
     origin: Origin = Origin.EVENT
     published_at: int = 0  # ms, the publisher's clock (0: unknown)
 
