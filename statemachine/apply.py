@@ -67,6 +67,7 @@ class Result(NamedTuple):
     rejection: RunstateError | None = None
     late_usage: bool = False
     remember_id: bool = True  # False when the event must leave no trace on the run
+    clock_skewed: bool = False  # its occurred_at was ahead of the apply time by more than the policy allows
 
 
 def apply_event(
@@ -124,6 +125,7 @@ class _Work:
 
     __slots__ = (
         "at",
+        "clock_skewed",
         "current",
         "event",
         "history",
@@ -141,8 +143,11 @@ class _Work:
         self.incoming = incoming
         self.event: Event = incoming.event
         self.now = now
-        # the event's time: when it occurred, else when it is applied
-        self.at: int = self.event.occurred_at if self.event.occurred_at is not None else now
+        # the event's time: when it occurred, else when it is applied; a producer's clock ahead of
+        # Redis's by more than the policy allows is not believed (it could fire deadlines early)
+        occurred = self.event.occurred_at
+        self.clock_skewed = occurred is not None and occurred > now + policy.clock_skew_ms
+        self.at: int = now if occurred is None or self.clock_skewed else occurred
         self.policy = policy
         self.run: Run | None = current.run if current is not None else None
         self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}
@@ -159,7 +164,7 @@ class _Work:
             if TARGET[event.event_type] == RunStatus.RUNNING:  # run.started, run.resumed: creating is the change
                 return Outcome.APPLIED
         else:
-            self._fire_run_deadline_before(self.at)
+            self.fire_deadlines_before(self.at)
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
@@ -238,12 +243,28 @@ class _Work:
             if step.status is StepStatus.IN_PROGRESS:
                 self._move_step(step, closed, stamp, Origin.CASCADE, event_id, event_type, event=None)
 
-    def _fire_run_deadline_before(self, at: int) -> None:
-        """A deadline that passed before the event happened is applied first, stamped with itself."""
+    def fire_deadlines_before(self, at: int) -> None:
+        """Deadlines that passed before `at` fire first, in the order of their instants, each
+        stamped with its own: a step that expired before its run timed out is expired, and the
+        run's end cascades only to the steps still open then. Never one Redis's clock has not
+        reached (`now`), whatever the event's time says. The same whenever it runs: a sweep at
+        each instant, a late sweep, or an event after them all."""
         run = self._the_run()
-        due = run.deadline()
-        if run.status not in RUN.terminal and due is not None and due < at:
-            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, due)
+        if run.status in RUN.terminal:
+            return
+        before = min(at, self.now + 1)
+        run_due = run.deadline()
+        expiring = sorted(
+            (step.expires_at, step.id)
+            for step in self.steps.values()
+            if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at < before
+        )
+        for expires_at, step_id in expiring:
+            if run_due is not None and run_due <= expires_at:
+                break  # the run ended first: its end closes the rest
+            self._move_step(self.steps[step_id], StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
+        if run_due is not None and run_due < before:
+            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, run_due)
 
     # --- steps -------------------------------------------------------------------------
 
@@ -253,7 +274,7 @@ class _Work:
         if self.run is None:
             self._create_run()
         else:
-            self._fire_run_deadline_before(self.at)
+            self.fire_deadlines_before(self.at)
         step = self.steps.get(event.step_id)
         if self._the_run().status in RUN.terminal:
             return self._late_usage(step, event)
@@ -394,7 +415,9 @@ class _Work:
             "last_sequence": max(previous.last_sequence if previous else 0, self.event.sequence or 0),
         }
         state = trusted(RunState, parts)
-        return Result(state, outcome, tuple(self.history), self.rejection, self.late_usage)
+        return Result(
+            state, outcome, tuple(self.history), self.rejection, self.late_usage, clock_skewed=self.clock_skewed
+        )
 
 
 def _cause(event: Event | None, fallback: EventType) -> tuple[str | None, str]:

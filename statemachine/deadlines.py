@@ -41,14 +41,12 @@ def next_due(state: RunState) -> int | None:
 
 
 def fire_deadlines(current: RunState, *, now: int, policy: Policy = DEFAULT_POLICY) -> Result:
-    """Fire what is due at `now` (ms) through the one door: the run's timeout (closing its open
-    steps as expired) or its steps' expiries, each stamped with its own deadline. Never early;
-    nothing fires for an object already terminal. APPLIED when something fired, else STALE."""
+    """Fire what is due at `now` (ms) through the one door, in the order of the deadlines'
+    instants, each stamped with its own: steps' expiries, and the run's timeout (closing the steps
+    still open then as expired). Never early; nothing fires for an object already terminal.
+    APPLIED when something fired, else STALE."""
     run = current.run
     tick = Incoming(RunPlain(id="deadline", type="run.timed_out", run_id=run.id), Origin.DEADLINE)
     work = _Work(current, tick, now, policy)
-    work._fire_run_deadline_before(now + 1)  # due at or before now
-    for step in list(work.steps.values()):
-        if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at <= now:
-            work._move_step(step, StepStatus.EXPIRED, step.expires_at, Origin.DEADLINE, None, "step.expired")
+    work.fire_deadlines_before(now + 1)  # due at or before now
     return work.result(Outcome.APPLIED if work.history else Outcome.STALE)

@@ -9,6 +9,7 @@ class Policy:
     default_run_timeout: float | None = 3600  # seconds; None or below 1: no timeout
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
+    clock_skew_ms: int = 5_000  # an occurred_at further ahead of the apply time is clamped to it
 
 
 def deadline_after(start_ms: int, seconds: float | None) -> int | None:

@@ -82,7 +82,7 @@ def deadlines(store: Store, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def stats(store: Store) -> dict[str, Any]:
-    """Counts by outcome, in total, by object and by event type, plus late usage, gaps and refused jobs."""
+    """Counts by outcome, in total, by object and by event type, plus late usage, gaps, clock skew and refused jobs."""
     raw = store.stats()
     by_type = outcomes_by_type(raw)
     by_object = {
@@ -100,6 +100,7 @@ def stats(store: Store) -> dict[str, Any]:
         "late_usage": raw.get("late_usage", 0),
         "deadlines": raw.get("deadlines", 0),
         "gaps": raw.get("gaps", 0),
+        "clock_skew": raw.get("clock_skew", 0),
         "invalid_events": invalid,
         "poisoned_jobs": raw.get("job.poisoned", 0),
         **by_object,

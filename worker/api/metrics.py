@@ -29,6 +29,10 @@ _COUNTERS = {  # STATS field -> (metric name, help)
     "late_usage": ("runstate_late_usage", "Stale step events whose usage was still added."),
     "deadlines": ("runstate_deadlines_fired", "Run timeouts and step expiries fired."),
     "gaps": ("runstate_sequence_gaps", "Sequence gaps skipped after the reorder window."),
+    "clock_skew": (
+        "runstate_clock_skew",
+        "Events whose occurred_at was ahead of Redis time beyond RUNSTATE_CLOCK_SKEW.",
+    ),
 }
 _HISTOGRAMS = {
     APPLY_LATENCY: ("runstate_apply_latency_seconds", "Seconds from publish to applied, per event."),

@@ -250,6 +250,8 @@ class Processor:
         _bump(commit.counters, _COUNTER_NAMES[event.type, result.outcome])
         if result.late_usage:
             _bump(commit.counters, "late_usage")
+        if result.clock_skewed:
+            _bump(commit.counters, "clock_skew")
         if result.rejection is not None:
             commit.rejected.append((envelope.text, result.rejection))
         commit.history.extend(result.history)
