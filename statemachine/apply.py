@@ -163,7 +163,7 @@ class _Work:
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
-                self.run = _fill_in(run, event, self.policy, _named_account(self.incoming))
+                self.run = _fill_in(_created_earlier(run, self.at), event, self.policy, _named_account(self.incoming))
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
 
@@ -366,6 +366,7 @@ class _Work:
         if event_type is None:
             event_id, event_type = self.event.id, self.event.type
         base = self.current.history_len if self.current is not None else 0
+        parent = self.steps[object_id].parent_step_id if kind is ObjectKind.STEP else None
         record = {
             "n": base + len(self.history) + 1,
             "object": kind,
@@ -379,6 +380,7 @@ class _Work:
             "at": at,
             "applied_at": self.now,
             "note": note,
+            "parent_step_id": parent,
         }
         self.history.append(trusted(Transition, record))  # every part is ours or already valid
 
@@ -407,6 +409,15 @@ def _timeout_message(run: Run, origin: Origin) -> str:
     if origin is Origin.DEADLINE and run.timeout_seconds is not None:
         return f"run exceeded its timeout of {run.timeout_seconds:g} s"
     return "run timed out"
+
+
+def _created_earlier(run: Run, at: int) -> Run:
+    """A run created implicitly by a later-stamped event starts when its run.started says, if that
+    is earlier (an OTLP root span, sent last, starts before its children); never later. Its
+    timeout counts from the new start; the history keeps the creation record as it was written."""
+    if at >= run.created_at:
+        return run
+    return evolve(run, {"created_at": at, "timeout_at": deadline_after(at, run.timeout_seconds)})
 
 
 def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -> Run:
@@ -445,6 +456,8 @@ def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -
 
 _STEP_FIELDS = (
     "type",
+    "name",
+    "parent_step_id",
     "assistant_id",
     "thread_id",
     "model",
@@ -462,7 +475,7 @@ _STEP_FIELDS = (
 def _step_fields(event: StepPlain | StepCompleted | StepFailed) -> dict[str, Any]:
     """The descriptive fields a step event names; absent ones leave the step as it was."""
     data = event.data
-    named = data.model_fields_set  # fields the producer sent: usually a few of the twelve
+    named = data.model_fields_set  # fields the producer sent: usually a few of the fourteen
     update = {name: getattr(data, name) for name in _STEP_FIELDS if name in named and getattr(data, name) is not None}
     if data.step_details is not None:
         update["step_details"] = data.step_details.model_dump()
