@@ -8,6 +8,7 @@ event, cascades, late usage and clamping.
 """
 
 from collections.abc import Set
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from statemachine.errors import AccountMismatch, IllegalTransition, RunstateError
@@ -26,6 +27,7 @@ from statemachine.events import (
 from statemachine.lifecycle import RUN, STEP, legal_target
 from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
 from statemachine.policy import Policy, deadline_after
+from statemachine.pricing import REPORTED
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
 # The status each event aims at: an event aimed at the current status is stale.
@@ -300,7 +302,8 @@ class _Work:
         if event is not None:
             update.update(_step_fields(event))
             if isinstance(event, StepCompleted | StepFailed):
-                update.update(usage=event.data.usage, cost_usd=event.data.cost_usd)
+                cost, source = self._cost(step, event)
+                update.update(usage=event.data.usage, cost_usd=cost, cost_source=source)
                 update["stop_reason"] = event.data.stop_reason or step.stop_reason
             if isinstance(event, StepFailed):
                 update["error"] = event.data.error
@@ -313,16 +316,17 @@ class _Work:
         """Stale for status; but usage a finished step never recorded is still billed."""
         if not isinstance(event, StepCompleted | StepFailed):
             return Outcome.STALE
-        usage, cost = event.data.usage, event.data.cost_usd
+        usage = event.data.usage
         if step is None:
-            if usage is None and cost is None:
+            if usage is None and event.data.cost_usd is None:
                 return Outcome.STALE
             step = self._closed_late_step(event)
         update: dict[str, Any] = {}
         if usage is not None and step.usage is None:
             update["usage"] = usage
+        cost, source = self._cost(step, event)
         if cost is not None and step.cost_usd is None:
-            update["cost_usd"] = cost
+            update.update(cost_usd=cost, cost_source=source)
         if update:
             self.steps[step.id] = evolve(step, update)
             self.late_usage = True
@@ -336,6 +340,18 @@ class _Work:
                 note=LATE_USAGE,
             )
         return Outcome.STALE
+
+    def _cost(self, step: Step, event: StepCompleted | StepFailed) -> tuple[Decimal | None, str | None]:
+        """The reported cost, else the pricer's for the usage and model (the event's, else the step's)."""
+        data = event.data
+        if data.cost_usd is not None:
+            return data.cost_usd, REPORTED
+        model = data.model or step.model
+        pricer = self.policy.pricer
+        if pricer is None or data.usage is None or model is None:
+            return None, None
+        priced = pricer.price(model, data.provider_name or step.provider_name, data.usage, self.at)
+        return (None, None) if priced is None else priced
 
     def _closed_late_step(self, event: StepCompleted | StepFailed) -> Step:
         """A step first heard of after its run ended: recorded as the run's end would have closed it."""

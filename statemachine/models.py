@@ -122,6 +122,7 @@ class Step(_Frozen):
     stop_reason: str | None = None
     usage: Usage | None = None
     cost_usd: Decimal | None = None
+    cost_source: str | None = None  # "reported", or the price table that priced it
     error: ErrorInfo | None = None
 
 

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from statemachine.pricing import Pricer
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -9,6 +11,7 @@ class Policy:
     default_run_timeout: float | None = 3600  # seconds; None or below 1: no timeout
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
+    pricer: Pricer | None = None  # prices usage that came without a cost; None: unpriced
 
 
 def deadline_after(start_ms: int, seconds: float | None) -> int | None:

@@ -254,7 +254,9 @@ def test_a_step_event_on_an_ended_run_still_adds_the_usage_it_reports() -> None:
 
     result = apply(before, late, now=T0 + 9 * SECOND)
 
-    step = before.steps["step_1"].model_copy(update={"usage": Usage(**USAGE), "cost_usd": Decimal("0.0031")})
+    step = before.steps["step_1"].model_copy(
+        update={"usage": Usage(**USAGE), "cost_usd": Decimal("0.0031"), "cost_source": "reported"}
+    )
     expected = before.model_copy(update={"steps": {"step_1": step}, "history_len": before.history_len + 1})
     note = record(
         before.history_len + 1,
@@ -296,7 +298,7 @@ def test_a_step_that_reported_usage_before_its_run_ended_takes_no_more() -> None
     result = apply(before, event("step.failed", step_id="step_1", data={"usage": USAGE, "cost_usd": 1}))
 
     # cost was never recorded for this step, so it is the one thing still added
-    step = before.steps["step_1"].model_copy(update={"cost_usd": Decimal(1)})
+    step = before.steps["step_1"].model_copy(update={"cost_usd": Decimal(1), "cost_source": "reported"})
     assert result.outcome is Outcome.STALE
     assert result.state.steps == {"step_1": step}
     assert [(t.from_, t.to, t.note) for t in result.history] == [("completed", "completed", "late_usage")]
@@ -320,6 +322,7 @@ def test_a_step_first_heard_of_after_its_run_ended_is_recorded_closed_with_its_u
         provider_name="openai",
         usage=Usage(**USAGE),
         cost_usd=Decimal("0.25"),
+        cost_source="reported",
         **{f"{closed}_at": ended},
     )
     n = before.history_len

@@ -338,6 +338,7 @@ def test_native_step_is_every_field_with_rfc3339_times_and_cost_as_number() -> N
         "stop_reason": None,
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "cached_tokens": 0, "reasoning_tokens": 1},
         "cost_usd": 0.0001,
+        "cost_source": "reported",
         "error": {"code": "tool_crash", "message": "boom"},
     }
 
