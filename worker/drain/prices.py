@@ -19,6 +19,10 @@ SOURCE = f"genai-prices {genai_prices.__version__}"
 class GenaiPrices:
     """A `statemachine.pricing.Pricer` over genai-prices' bundled table."""
 
+    @staticmethod
+    def version() -> str:
+        return genai_prices.__version__
+
     def price(self, model: str, provider: str | None, usage: Usage, at: int) -> Priced | None:
         if not _known(model, provider):
             return None
