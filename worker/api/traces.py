@@ -29,6 +29,8 @@ from worker.store.envelope import Envelope
 MAX_EXPORT = 8 * 1_048_576  # bytes of one export, compressed and uncompressed alike
 PROTOBUF = "application/x-protobuf"
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+# Among events of one instant: a run starts first and ends last, its steps between.
+_RANK = {"run.started": 0, "run.completed": 2, "run.failed": 2}
 
 log = structlog.get_logger("runstate.api")
 router = APIRouter(responses=RESPONSES)
@@ -86,18 +88,21 @@ def _parsed(body: bytes, content_type: str) -> ExportTraceServiceRequest:
 
 
 def _queueable(mapped: Mapped, owner: str) -> list[tuple[str, Envelope]]:
-    """Every event of every span whose events all validate; the others join `mapped.refused`."""
-    valid: list[tuple[str, Envelope]] = []
+    """Every event of every span whose events all validate, in the order they occurred (a run's
+    end after its steps' at the same instant); the others' spans join `mapped.refused`."""
+    valid: list[tuple[int, int, str, Envelope]] = []
     for span in mapped.spans:
         texts = [orjson.dumps(event).decode() for event in span.events]
         try:
-            for text in texts:
-                parse_event(text)
+            parsed = [parse_event(text) for text in texts]
         except InvalidEvent as refusal:
             mapped.refused.append(f"span {span.span_id}: {refusal.detail}")
             continue
-        valid += [(span.run_id, Envelope(text, owner)) for text in texts]
-    return valid
+        for event, text in zip(parsed, texts, strict=True):
+            rank = _RANK.get(event.type, 1)
+            valid.append((event.occurred_at or 0, rank, span.run_id, Envelope(text, owner)))
+    valid.sort(key=lambda item: item[:2])
+    return [(run_id, envelope) for _, _, run_id, envelope in valid]
 
 
 def _answer(mapped: Mapped, content_type: str) -> Response:
