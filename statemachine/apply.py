@@ -8,6 +8,7 @@ event, cascades, late usage and clamping.
 """
 
 from collections.abc import Set
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from statemachine.errors import AccountMismatch, IllegalTransition, RunstateError
@@ -26,6 +27,7 @@ from statemachine.events import (
 from statemachine.lifecycle import RUN, STEP, legal_target
 from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
 from statemachine.policy import Policy, deadline_after
+from statemachine.pricing import REPORTED
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
 # The status each event aims at: an event aimed at the current status is stale.
@@ -168,7 +170,7 @@ class _Work:
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
-                self.run = _fill_in(run, event, self.policy, _named_account(self.incoming))
+                self.run = _fill_in(_created_earlier(run, self.at), event, self.policy, _named_account(self.incoming))
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
 
@@ -321,7 +323,8 @@ class _Work:
         if event is not None:
             update.update(_step_fields(event))
             if isinstance(event, StepCompleted | StepFailed):
-                update.update(usage=event.data.usage, cost_usd=event.data.cost_usd)
+                cost, source = self._cost(step, event)
+                update.update(usage=event.data.usage, cost_usd=cost, cost_source=source)
                 update["stop_reason"] = event.data.stop_reason or step.stop_reason
             if isinstance(event, StepFailed):
                 update["error"] = event.data.error
@@ -334,16 +337,17 @@ class _Work:
         """Stale for status; but usage a finished step never recorded is still billed."""
         if not isinstance(event, StepCompleted | StepFailed):
             return Outcome.STALE
-        usage, cost = event.data.usage, event.data.cost_usd
+        usage = event.data.usage
         if step is None:
-            if usage is None and cost is None:
+            if usage is None and event.data.cost_usd is None:
                 return Outcome.STALE
             step = self._closed_late_step(event)
         update: dict[str, Any] = {}
         if usage is not None and step.usage is None:
             update["usage"] = usage
+        cost, source = self._cost(step, event)
         if cost is not None and step.cost_usd is None:
-            update["cost_usd"] = cost
+            update.update(cost_usd=cost, cost_source=source)
         if update:
             self.steps[step.id] = evolve(step, update)
             self.late_usage = True
@@ -357,6 +361,18 @@ class _Work:
                 note=LATE_USAGE,
             )
         return Outcome.STALE
+
+    def _cost(self, step: Step, event: StepCompleted | StepFailed) -> tuple[Decimal | None, str | None]:
+        """The reported cost, else the pricer's for the usage and model (the event's, else the step's)."""
+        data = event.data
+        if data.cost_usd is not None:
+            return data.cost_usd, REPORTED
+        model = data.model or step.model
+        pricer = self.policy.pricer
+        if pricer is None or data.usage is None or model is None:
+            return None, None
+        priced = pricer.price(model, data.provider_name or step.provider_name, data.usage, self.at)
+        return (None, None) if priced is None else priced
 
     def _closed_late_step(self, event: StepCompleted | StepFailed) -> Step:
         """A step first heard of after its run ended: recorded as the run's end would have closed it."""
@@ -387,6 +403,7 @@ class _Work:
         if event_type is None:
             event_id, event_type = self.event.id, self.event.type
         base = self.current.history_len if self.current is not None else 0
+        parent = self.steps[object_id].parent_step_id if kind is ObjectKind.STEP else None
         record = {
             "n": base + len(self.history) + 1,
             "object": kind,
@@ -400,6 +417,7 @@ class _Work:
             "at": at,
             "applied_at": self.now,
             "note": note,
+            "parent_step_id": parent,
         }
         self.history.append(trusted(Transition, record))  # every part is ours or already valid
 
@@ -430,6 +448,15 @@ def _timeout_message(run: Run, origin: Origin) -> str:
     if origin is Origin.DEADLINE and run.timeout_seconds is not None:
         return f"run exceeded its timeout of {run.timeout_seconds:g} s"
     return "run timed out"
+
+
+def _created_earlier(run: Run, at: int) -> Run:
+    """A run created implicitly by a later-stamped event starts when its run.started says, if that
+    is earlier (an OTLP root span, sent last, starts before its children); never later. Its
+    timeout counts from the new start; the history keeps the creation record as it was written."""
+    if at >= run.created_at:
+        return run
+    return evolve(run, {"created_at": at, "timeout_at": deadline_after(at, run.timeout_seconds)})
 
 
 def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -> Run:
@@ -468,6 +495,8 @@ def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -
 
 _STEP_FIELDS = (
     "type",
+    "name",
+    "parent_step_id",
     "assistant_id",
     "thread_id",
     "model",
@@ -485,7 +514,7 @@ _STEP_FIELDS = (
 def _step_fields(event: StepPlain | StepCompleted | StepFailed) -> dict[str, Any]:
     """The descriptive fields a step event names; absent ones leave the step as it was."""
     data = event.data
-    named = data.model_fields_set  # fields the producer sent: usually a few of the twelve
+    named = data.model_fields_set  # fields the producer sent: usually a few of the fourteen
     update = {name: getattr(data, name) for name in _STEP_FIELDS if name in named and getattr(data, name) is not None}
     if data.step_details is not None:
         update["step_details"] = data.step_details.model_dump()

@@ -123,7 +123,7 @@ def render_step(step: Step, run: Run, fmt: Format) -> dict[str, Any]:
 
 
 def render_transition(t: Transition) -> dict[str, Any]:
-    """One history record, as DESIGN.md "Records" shows it; `note` only when there is one."""
+    """One history record, as DESIGN.md "Records" shows it; `note` and `parent_step_id` only when set."""
     record: dict[str, Any] = {
         "n": t.n,
         "object": t.object.value,
@@ -139,6 +139,8 @@ def render_transition(t: Transition) -> dict[str, Any]:
     }
     if t.note is not None:
         record["note"] = t.note
+    if t.parent_step_id is not None:
+        record["parent_step_id"] = t.parent_step_id
     return record
 
 

@@ -149,6 +149,8 @@ class StepData(_Strict):
     """What any step event may carry: the fields that describe the step when it is created."""
 
     type: Literal["message_creation", "tool_calls"] | None = None
+    name: Name | None = None  # the tool's or the agent's name
+    parent_step_id: KeyId | None = None  # the step this one ran inside (an agent or tool step that called a model)
     assistant_id: Name | None = None
     thread_id: Name | None = None
     step_details: StepDetails | None = None

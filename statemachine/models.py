@@ -98,6 +98,8 @@ class Step(_Frozen):
     id: str
     run_id: str
     type: str = "message_creation"
+    name: str | None = None
+    parent_step_id: str | None = None
     status: StepStatus = StepStatus.IN_PROGRESS
     created_at: int
     completed_at: int | None = None
@@ -120,6 +122,7 @@ class Step(_Frozen):
     stop_reason: str | None = None
     usage: Usage | None = None
     cost_usd: Decimal | None = None
+    cost_source: str | None = None  # "reported", or the price table that priced it
     error: ErrorInfo | None = None
 
 
@@ -177,6 +180,7 @@ class Transition(_Frozen):
     at: int
     applied_at: int
     note: str | None = None  # "late_usage" when a stale event still added its usage
+    parent_step_id: str | None = None  # a step's records name the step it is nested in
 
     def to_json(self) -> bytes:
         """`model_dump_json(by_alias=True, exclude_defaults=True)` as bytes, by orjson: every
@@ -196,6 +200,8 @@ class Transition(_Frozen):
         }
         if self.note is not None:
             record["note"] = self.note
+        if self.parent_step_id is not None:
+            record["parent_step_id"] = self.parent_step_id
         return orjson.dumps(record)
 
 

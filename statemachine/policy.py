@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from statemachine.pricing import Pricer
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -10,6 +12,7 @@ class Policy:
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
     clock_skew_ms: int = 5_000  # an occurred_at further ahead of the apply time is clamped to it
+    pricer: Pricer | None = None  # prices usage that came without a cost; None: unpriced
 
 
 def deadline_after(start_ms: int, seconds: float | None) -> int | None:

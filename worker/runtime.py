@@ -1,12 +1,13 @@
 """The process's settings and Redis connection, made once at the edge and handed down."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from redis import Redis
 
 from worker.drain.metrics import Recorder
+from worker.drain.prices import GenaiPrices
 from worker.drain.processor import Processor
 from worker.settings import Settings
 from worker.store.runs import Store
@@ -52,4 +53,7 @@ class Runtime:
     @cached_property
     def processor(self) -> Processor:
         window = int(self.settings.reorder_window * 1000)
-        return Processor(self.store, self.settings.policy(), window, recorder=self.recorder)
+        policy = self.settings.policy()
+        if self.settings.prices:
+            policy = replace(policy, pricer=GenaiPrices())
+        return Processor(self.store, policy, window, recorder=self.recorder)

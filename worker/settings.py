@@ -30,6 +30,7 @@ Environment:
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
   PORT                              serve: the port when --port is not given (8000)
+  RUNSTATE_PRICES                   off: leave costs a producer did not report unpriced (default on)
   RUNSTATE_BATCH_SIZE               events one publish script writes (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     api_tokens: str | None = Field(default=None, repr=False)  # "token:account,token:account"
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit
+    prices: bool = True  # price usage reported without a cost from genai-prices' table
     queue_name: str = "runstate"
     log_level: str | None = None
 

@@ -15,6 +15,7 @@ from worker.api import errors as api_errors
 from worker.api import events as api_events
 from worker.api import metrics as api_metrics
 from worker.api import runs as api_runs
+from worker.api import traces as api_traces
 from worker.api import webhooks as api_webhooks
 from worker.api.auth import Rt
 from worker.api.errors import ApiError, documented
@@ -46,7 +47,14 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None, resolve
     app.state.resolve = resolve
     app.state.metrics = api_metrics.registry(runtime)
     api_errors.install(app)
-    for router in (health, api_metrics.router, api_events.router, api_runs.router, api_webhooks.router):
+    for router in (
+        health,
+        api_metrics.router,
+        api_events.router,
+        api_runs.router,
+        api_traces.router,
+        api_webhooks.router,
+    ):
         app.include_router(router)
     _with_event_schemas(app)
     return app

@@ -44,18 +44,18 @@ _BODY = {
 router = APIRouter(responses=RESPONSES)
 
 
-async def _body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """The body, read up to the limit and no further: a larger one is refused before it is all in
     memory. A client that goes away mid-upload is answered (to no one) with 400, not logged as a crash."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise ApiError(413, f"body is {declared} bytes; at most {MAX_BODY} are allowed")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"body is {declared} bytes; at most {limit} are allowed")
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY:
-                raise ApiError(413, f"body is over {MAX_BODY} bytes; at most {MAX_BODY} are allowed")
+            if size > limit:
+                raise ApiError(413, f"body is over {limit} bytes; at most {limit} are allowed")
             chunks.append(chunk)
     except ClientDisconnect:
         raise ApiError(400, "the client went away before its body was read") from None
@@ -84,7 +84,7 @@ async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str
     """One event or an array of up to 1,000: the valid ones are queued under the token's account."""
     valid: list[tuple[str, Envelope]] = []
     rejected: list[dict[str, Any]] = []
-    for index, item in enumerate(_events_in(await _body(request))):
+    for index, item in enumerate(_events_in(await read_body(request))):
         text = orjson.dumps(item).decode()
         try:
             event = parse_event(text)

@@ -98,15 +98,18 @@ def list_runs(
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(max_length=128)] = None,
+    thread_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> dict[str, Any]:
-    """The token's account's runs, oldest first; `after` a run id, the runs listed after it."""
+    """The token's account's runs, oldest first; `after` a run id, the runs listed after it;
+    `thread_id` only the runs on that thread (how a resumed conversation finds its run)."""
     if after is not None:
         anchor = runtime.store.get(after)
         if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
             raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
     found = []
     for state in runtime.store.runs(after=after):
-        if state.run.account_id == owner and (status is None or state.run.status == status):
+        run = state.run
+        if run.account_id == owner and status in (None, run.status) and thread_id in (None, run.thread_id):
             found.append(render_run(state, Format.REFACTOR))
             if len(found) > limit:
                 break

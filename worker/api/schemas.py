@@ -98,6 +98,7 @@ class HistoryRecord(BaseModel):
     at: str
     applied_at: str
     note: str | None = None  # "late_usage" when a stale event still added its usage
+    parent_step_id: str | None = None  # on a nested step's records: the step it ran inside
 
 
 class History(BaseModel):
