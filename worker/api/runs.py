@@ -14,6 +14,7 @@ from statemachine.status import RUN_TERMINAL, Origin, RunStatus
 from statemachine.timefmt import rfc3339
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api.paging import Cursor, Limit, Order, Page, envelope, page_of, unknown_cursor
 from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
 from worker.store.deletion import DeleteContended, Deleter
@@ -54,22 +55,17 @@ def list_steps(
     owner: Account,
     runtime: Rt,
     format: Annotated[Format, Query()] = Format.AZURE,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
-    """The run's steps in creation order, `limit` at a time after the step `after`."""
+    """The run's steps in creation order (`order=desc`: newest first), `limit` at a time after the
+    step `after` and before the step `before`; a cursor that is none of the run's steps is a 400."""
     fmt = _step_format(format)
     state = _owned_run(runtime, run_id, owner)
-    ids = list(state.steps)
-    start = ids.index(after) + 1 if after in state.steps else 0
-    page = ids[start : start + limit]
-    return {
-        "object": "list",
-        "data": [render_step(state.steps[i], state.run, fmt) for i in page],
-        "first_id": page[0] if page else None,
-        "last_id": page[-1] if page else None,
-        "has_more": start + limit < len(ids),
-    }
+    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
+    return envelope([render_step(state.steps[i], state.run, fmt) for i in page.ids], page)
 
 
 @router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
@@ -96,28 +92,30 @@ def list_runs(
     owner: Account,
     runtime: Rt,
     status: RunStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
-    """The token's account's runs, oldest first; `after` a run id, the runs listed after it."""
-    if after is not None:
-        anchor = runtime.store.get(after)
-        if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
-            raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
-    found = []
-    for state in runtime.store.runs(after=after):
+    """The token's account's runs, oldest first (`order=desc`: newest first); `after` and `before`
+    run ids, as for steps. A cursor that is not one of this account's runs is a 400."""
+    for name, cursor in (("after", after), ("before", before)):
+        anchor = runtime.store.get(cursor) if cursor is not None else None
+        if cursor is not None and (anchor is None or anchor.run.account_id != owner):  # another's: as if missing
+            raise unknown_cursor(name, cursor, "account's runs")
+    backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
+    newest_first = (order is Order.DESC) != backwards
+    found: list[RunState] = []
+    for state in runtime.store.runs(after=before if backwards else after, newest_first=newest_first):
+        if state.run.id == before:
+            break
         if state.run.account_id == owner and (status is None or state.run.status == status):
-            found.append(render_run(state, Format.REFACTOR))
+            found.append(state)
             if len(found) > limit:
                 break
-    page = found[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(found) > limit,
-    }
+    chosen = found[:limit][::-1] if backwards else found[:limit]
+    page = Page([state.run.id for state in chosen], len(found) > limit)
+    return envelope([render_run(state, Format.REFACTOR) for state in chosen], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
