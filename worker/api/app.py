@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from worker.api import azure as api_azure
 from worker.api import errors as api_errors
 from worker.api import events as api_events
+from worker.api import letta as api_letta
 from worker.api import metrics as api_metrics
 from worker.api import runs as api_runs
 from worker.api import webhooks as api_webhooks
@@ -45,7 +47,8 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None, resolve
     app.state.resolve = resolve
     app.state.metrics = api_metrics.registry(runtime)
     api_errors.install(app)
-    for router in (health, api_metrics.router, api_events.router, api_runs.router, api_webhooks.router):
+    routers = (health, api_metrics.router, api_events.router, api_runs.router, api_webhooks.router)
+    for router in (*routers, api_azure.router, api_letta.router):
         app.include_router(router)
     _with_event_schemas(app)
     return app

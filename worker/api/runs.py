@@ -29,7 +29,8 @@ _CANCELLED: dict[int | str, dict[str, Any]] = {
 _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers kept changing the run; try again")}
 
 
-def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+def owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+    """The run, when it is the account's; else 404, exactly as if it were missing."""
     state = runtime.store.get(run_id)
     if state is None or state.run.account_id != owner:
         raise ApiError(404, f"run {run_id!r} not found")
@@ -46,7 +47,7 @@ def _step_format(fmt: Format) -> Format:
 @router.get("/v1/runs/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
 def get_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run as re-factor's GET /v1/run/{id} returns it."""
-    return render_run(_owned_run(runtime, run_id, owner), Format.REFACTOR)
+    return render_run(owned_run(runtime, run_id, owner), Format.REFACTOR)
 
 
 @router.get("/v1/runs/{run_id}/steps", response_model=None, responses={200: {"model": StepList}})
@@ -63,7 +64,7 @@ def list_steps(
     """The run's steps in creation order (`order=desc`: newest first), `limit` at a time after the
     step `after` and before the step `before`; a cursor that is none of the run's steps is a 400."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
     return envelope([render_step(state.steps[i], state.run, fmt) for i in page.ids], page)
 
@@ -74,7 +75,7 @@ def get_step(
 ) -> dict[str, Any]:
     """One step, in the asked format (azure by default)."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if step_id not in state.steps:
         raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
     return render_step(state.steps[step_id], state.run, fmt)
@@ -83,7 +84,7 @@ def get_step(
 @router.get("/v1/runs/{run_id}/history", response_model=None, responses={200: {"model": History}})
 def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run's transitions, in order."""
-    _owned_run(runtime, run_id, owner)
+    owned_run(runtime, run_id, owner)
     return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(run_id)]}
 
 
@@ -125,7 +126,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
 
     A worker applies it in the run's order: whatever finished the run first still wins.
     """
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if state.run.status in RUN_TERMINAL:
         raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
     event_id = f"api_cancel_{secrets.token_hex(12)}"
