@@ -3,15 +3,14 @@
 
 import datetime
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.ai.agents import AgentsClient
 from azure.ai.agents.models import (
-    RunStepMessageCreationDetails,
     RunStep,
     RunStepError,
+    RunStepMessageCreationDetails,
     RunStepStatus,
     RunStepType,
 )
@@ -37,8 +36,8 @@ def served(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield from serve_https(redis_server, tmp_path_factory.mktemp("tls"))
 
 
-def client(served: Served, token: str = "tok_a") -> AgentsClient:
-    return AgentsClient(endpoint=f"{served.url}/azure", credential=Token(token), connection_verify=str(served.ca))
+def client(served: Served, key: str = "tok_a") -> AgentsClient:
+    return AgentsClient(endpoint=f"{served.url}/azure", credential=Token(key), connection_verify=str(served.ca))
 
 
 @pytest.fixture
@@ -130,13 +129,14 @@ def test_list_before_a_step_and_with_include(agents: AgentsClient) -> None:
 
 
 def test_a_wrong_token_is_client_authentication_error(served: Served, agents: AgentsClient) -> None:
-    with client(served, token="tok_nope") as wrong:
+    with client(served, "tok_nope") as wrong:
         with pytest.raises(ClientAuthenticationError) as raised:
             wrong.run_steps.get("thread_1", "run_sdk", "s1")
         with pytest.raises(ClientAuthenticationError):
             list(wrong.run_steps.list("thread_1", "run_sdk"))
     assert raised.value.status_code == 401
-    assert raised.value.error is not None and raised.value.error.code == "AUTHORIZATION_ERROR"
+    assert raised.value.error is not None
+    assert raised.value.error.code == "AUTHORIZATION_ERROR"
 
 
 def test_another_accounts_run_is_resource_not_found_like_a_missing_one(agents: AgentsClient) -> None:
@@ -149,6 +149,7 @@ def test_another_accounts_run_is_resource_not_found_like_a_missing_one(agents: A
         with pytest.raises(ResourceNotFoundError) as raised:
             agents.run_steps.get(thread, run, step)
         assert raised.value.status_code == 404
-        assert raised.value.error is not None and raised.value.error.code == "RESOURCE_NOT_FOUND"
+        assert raised.value.error is not None
+        assert raised.value.error.code == "RESOURCE_NOT_FOUND"
     with pytest.raises(ResourceNotFoundError):
         list(agents.run_steps.list("thread_1", "run_b"))

@@ -20,8 +20,8 @@ def served(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield from serve_https(redis_server, tmp_path_factory.mktemp("tls"))
 
 
-def client(served: Served, token: str = "tok_a") -> Letta:
-    return Letta(base_url=f"{served.url}/letta", api_key=token, http_client=httpx.Client(verify=served.trust()))
+def client(served: Served, key: str = "tok_a") -> Letta:
+    return Letta(base_url=f"{served.url}/letta", api_key=key, http_client=httpx.Client(verify=served.trust()))
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_runs_steps_list_pages_backwards_with_before(letta: Letta) -> None:
 
 
 def test_a_wrong_token_is_authentication_error(served: Served, letta: Letta) -> None:
-    with client(served, token="tok_nope") as wrong:
+    with client(served, "tok_nope") as wrong:
         for call in (lambda: wrong.runs.retrieve("run_sdk"), lambda: wrong.steps.retrieve("s1")):
             with pytest.raises(AuthenticationError) as raised:
                 call()
