@@ -31,6 +31,8 @@ Environment:
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
   PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_PRICES                   off: leave costs a producer did not report unpriced (default on)
+  RUNSTATE_SSL_CERTFILE             serve: PEM certificate for https (with RUNSTATE_SSL_KEYFILE)
+  RUNSTATE_SSL_KEYFILE              serve: the certificate's PEM private key
   RUNSTATE_BATCH_SIZE               events one publish script writes (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from worker.api import azure as api_azure
 from worker.api import errors as api_errors
 from worker.api import events as api_events
+from worker.api import letta as api_letta
 from worker.api import metrics as api_metrics
 from worker.api import runs as api_runs
 from worker.api import traces as api_traces
@@ -54,6 +56,8 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None, resolve
         api_runs.router,
         api_traces.router,
         api_webhooks.router,
+        api_azure.router,
+        api_letta.router,
     ):
         app.include_router(router)
     _with_event_schemas(app)

@@ -14,6 +14,7 @@ from statemachine.status import RUN_TERMINAL, Origin, RunStatus
 from statemachine.timefmt import rfc3339
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api.paging import Cursor, Limit, Order, Page, envelope, page_of, unknown_cursor
 from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
 from worker.store.deletion import DeleteContended, Deleter
@@ -28,7 +29,8 @@ _CANCELLED: dict[int | str, dict[str, Any]] = {
 _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers kept changing the run; try again")}
 
 
-def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+def owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+    """The run, when it is the account's; else 404, exactly as if it were missing."""
     state = runtime.store.get(run_id)
     if state is None or state.run.account_id != owner:
         raise ApiError(404, f"run {run_id!r} not found")
@@ -45,7 +47,7 @@ def _step_format(fmt: Format) -> Format:
 @router.get("/v1/runs/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
 def get_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run as re-factor's GET /v1/run/{id} returns it."""
-    return render_run(_owned_run(runtime, run_id, owner), Format.REFACTOR)
+    return render_run(owned_run(runtime, run_id, owner), Format.REFACTOR)
 
 
 @router.get("/v1/runs/{run_id}/steps", response_model=None, responses={200: {"model": StepList}})
@@ -54,22 +56,17 @@ def list_steps(
     owner: Account,
     runtime: Rt,
     format: Annotated[Format, Query()] = Format.AZURE,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
-    """The run's steps in creation order, `limit` at a time after the step `after`."""
+    """The run's steps in creation order (`order=desc`: newest first), `limit` at a time after the
+    step `after` and before the step `before`; a cursor that is none of the run's steps is a 400."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
-    ids = list(state.steps)
-    start = ids.index(after) + 1 if after in state.steps else 0
-    page = ids[start : start + limit]
-    return {
-        "object": "list",
-        "data": [render_step(state.steps[i], state.run, fmt) for i in page],
-        "first_id": page[0] if page else None,
-        "last_id": page[-1] if page else None,
-        "has_more": start + limit < len(ids),
-    }
+    state = owned_run(runtime, run_id, owner)
+    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
+    return envelope([render_step(state.steps[i], state.run, fmt) for i in page.ids], page)
 
 
 @router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
@@ -78,7 +75,7 @@ def get_step(
 ) -> dict[str, Any]:
     """One step, in the asked format (azure by default)."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if step_id not in state.steps:
         raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
     return render_step(state.steps[step_id], state.run, fmt)
@@ -87,7 +84,7 @@ def get_step(
 @router.get("/v1/runs/{run_id}/history", response_model=None, responses={200: {"model": History}})
 def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run's transitions, in order."""
-    _owned_run(runtime, run_id, owner)
+    owned_run(runtime, run_id, owner)
     return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(run_id)]}
 
 
@@ -96,31 +93,33 @@ def list_runs(
     owner: Account,
     runtime: Rt,
     status: RunStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
     thread_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> dict[str, Any]:
-    """The token's account's runs, oldest first; `after` a run id, the runs listed after it;
-    `thread_id` only the runs on that thread (how a resumed conversation finds its run)."""
-    if after is not None:
-        anchor = runtime.store.get(after)
-        if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
-            raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
-    found = []
-    for state in runtime.store.runs(after=after):
+    """The token's account's runs, oldest first (`order=desc`: newest first); `after` and `before`
+    run ids, as for steps. A cursor that is not one of this account's runs is a 400. `thread_id`:
+    only the runs on that thread (how a resumed conversation finds its run)."""
+    for name, cursor in (("after", after), ("before", before)):
+        anchor = runtime.store.get(cursor) if cursor is not None else None
+        if cursor is not None and (anchor is None or anchor.run.account_id != owner):  # another's: as if missing
+            raise unknown_cursor(name, cursor, "account's runs")
+    backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
+    newest_first = (order is Order.DESC) != backwards
+    found: list[RunState] = []
+    for state in runtime.store.runs(after=before if backwards else after, newest_first=newest_first):
         run = state.run
+        if run.id == before:
+            break
         if run.account_id == owner and status in (None, run.status) and thread_id in (None, run.thread_id):
-            found.append(render_run(state, Format.REFACTOR))
+            found.append(state)
             if len(found) > limit:
                 break
-    page = found[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(found) > limit,
-    }
+    chosen = found[:limit][::-1] if backwards else found[:limit]
+    page = Page([state.run.id for state in chosen], len(found) > limit)
+    return envelope([render_run(state, Format.REFACTOR) for state in chosen], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
@@ -130,7 +129,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
 
     A worker applies it in the run's order: whatever finished the run first still wins.
     """
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if state.run.status in RUN_TERMINAL:
         raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
     event_id = f"api_cancel_{secrets.token_hex(12)}"

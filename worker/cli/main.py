@@ -183,16 +183,24 @@ def replay(file: Path, as_json: bool) -> None:
     sys.exit(1 if result.published.errors else 0)
 
 
+_PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Default: $PORT, else 8000.")
-def serve(host: str, port: int) -> None:
-    """Serve the HTTP API (FastAPI on uvicorn)."""
+@click.option("--ssl-certfile", type=_PEM, envvar="RUNSTATE_SSL_CERTFILE", help="PEM certificate: serve https.")
+@click.option("--ssl-keyfile", type=_PEM, envvar="RUNSTATE_SSL_KEYFILE", help="The certificate's PEM private key.")
+def serve(host: str, port: int, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn), over https given a certificate and its key."""
     import uvicorn
 
     from worker.api.app import create_app
 
-    uvicorn.run(create_app(runtime_from_env(log_level="info")), host=host, port=port, log_config=None)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together: give both, or neither for plain http")
+    app = create_app(runtime_from_env(log_level="info"))
+    uvicorn.run(app, host=host, port=port, log_config=None, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 main.add_command(webhooks)

@@ -1,7 +1,8 @@
 """Delete a run for good: `runstate delete run` and `DELETE /v1/runs/{id}`.
 
 One Lua script (`lua/delete.lua`) removes the run's document (its steps inside), history, seen
-event ids, inbox (and its count in the queue depth), held events, its members in the runs index,
+event ids, inbox (and its count in the queue depth), held events, its step index entries, its
+members in the runs index,
 the ready runs and the expiries, and its timer, and leaves the
 tombstone, so that late events stay stale. Like every commit it is a compare-and-set on the
 run's version, and it moves the version on (from the same counter): a worker that read the run
@@ -46,7 +47,8 @@ class Deleter:
             version, document = self.redis.hmget(keys.run(run_id), "v", "d")
             if document is None:
                 return False
-            if account is not None and RunState.model_validate_json(document).run.account_id != account:
+            state = RunState.model_validate_json(document)
+            if account is not None and state.run.account_id != account:
                 return False
             args: list[str | int] = [
                 int(version or 0),
@@ -55,12 +57,16 @@ class Deleter:
                 self.tombstone_seconds,
                 TOMBSTONE,
             ]
-            reply = int(self._delete(keys=_keys(run_id), args=args))
+            reply = int(self._delete(keys=_keys(run_id) + _step_index(state), args=args))
             if reply > 0:
                 log.info("run.deleted", run_id=run_id, version=reply)
             if reply != lua.CONFLICT:
                 return reply > 0
         raise DeleteContended(run_id, ATTEMPTS)
+
+
+def _step_index(state: RunState) -> list[str]:
+    return [keys.step_index(state.run.account_id, step_id) for step_id in state.steps]
 
 
 def _keys(run_id: str) -> list[str]:

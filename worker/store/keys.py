@@ -40,6 +40,14 @@ def held(run_id: str) -> str:
     return f"{PREFIX}:held:{{{run_id}}}"
 
 
+def step_index(account: str, step_id: str) -> str:
+    """The run id holding step `step_id` of `account`, for reads by step id alone (Letta's
+    GET /v1/steps/{id}). No TTL while the run is open; expires with the finished run; deleted
+    with it. A step id reused within an account names the run that wrote it last. The step id
+    is the hash tag (it has no braces), so no account name can make two keys collide."""
+    return f"{PREFIX}:stepindex:{{{step_id}}}{account}"
+
+
 def run_timer(run_id: str) -> str:
     """The run's member in TIMERS: due when its inbox needs draining, a held event's wait ends, or a deadline."""
     return f"run:{run_id}"

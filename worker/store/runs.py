@@ -174,6 +174,11 @@ class Store:
 
     # --- reads -------------------------------------------------------------------------
 
+    def run_of_step(self, account: str, step_id: str) -> str | None:
+        """The id of the run of `account` holding step `step_id`, from the step index."""
+        run_id = self.redis.get(keys.step_index(account, step_id))
+        return None if run_id is None else as_text(run_id)
+
     def get(self, run_id: str) -> RunState | None:
         document = self.redis.hget(keys.run(run_id), "d")
         return None if document is None else RunState.model_validate_json(document)
@@ -181,12 +186,14 @@ class Store:
     def history(self, run_id: str) -> list[Transition]:
         return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run_id), 0, -1)]
 
-    def runs(self, chunk: int = 500, after: str | None = None) -> Iterator[RunState]:
-        """Every stored run in creation order (`after`: those listed after that run id); ids whose
-        run has expired are pruned on the way."""
-        rank = self.redis.zrank(keys.RUNS, after) if after is not None else None
+    def runs(self, chunk: int = 500, after: str | None = None, *, newest_first: bool = False) -> Iterator[RunState]:
+        """Every stored run in creation order, or newest first (`after`: those listed after that
+        run id in that order); ids whose run has expired are pruned on the way."""
+        redis = self.redis
+        rank_of, ids_in = (redis.zrevrank, redis.zrevrange) if newest_first else (redis.zrank, redis.zrange)
+        rank = rank_of(keys.RUNS, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
-        while ids := [as_text(run_id) for run_id in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
+        while ids := [as_text(run_id) for run_id in ids_in(keys.RUNS, start, start + chunk - 1)]:
             documents = self._documents(ids)
             gone = [run_id for run_id, document in zip(ids, documents, strict=True) if document is None]
             if gone:
