@@ -2,7 +2,7 @@
 reads runstate unmodified: `AgentsClient(endpoint="https://host:port/azure", credential=...)`,
 then `run_steps.get` and `run_steps.list`. The SDK sends Bearer tokens over https only.
 
-Steps render as `thread.run.step` (DESIGN.md, "Output dialects"); lists in Azure's envelope,
+Steps render as `thread.run.step` (docs/design.md, "Output dialects"); lists in Azure's envelope,
 newest first by default, paged on `last_id`. The path's thread must be the run's thread, else
 404 as for a missing run (a run that never named a thread has no Azure address). `api-version`
 and `include[]` are accepted and change nothing: runstate has one version, and no step

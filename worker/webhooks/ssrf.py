@@ -1,4 +1,4 @@
-"""SSRF guard for webhook targets (DESIGN.md, "Webhooks").
+"""SSRF guard for webhook targets (docs/design.md, "Webhooks").
 
 `check_url` parses a subscription's URL the way httpx will send it, resolves its host once,
 and refuses it when any address is one a webhook must not reach; it returns a `Target` naming

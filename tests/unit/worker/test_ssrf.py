@@ -1,4 +1,4 @@
-"""The SSRF guard (DESIGN.md, "Webhooks"): which webhook URLs check_url refuses, in every spelling, and why.
+"""The SSRF guard (docs/design.md, "Webhooks"): which webhook URLs check_url refuses, in every spelling, and why.
 
 No test here opens a socket or asks a real resolver about a name: resolvers are fakes.
 """
