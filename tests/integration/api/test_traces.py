@@ -121,10 +121,10 @@ def test_a_protobuf_export_makes_a_completed_run_with_nested_steps_usage_and_cos
     assert Decimal(str(run["total_token_cost_usd"])) == cost(MINI, 1000, 100) + cost("gpt-4o-mini", 200, 10)
     by_name = {s["name"] or s["model"]: s for s in steps}
     tool_id = format(spans[-2].context.span_id, "016x")
-    assert [(s["type"], s["status"], s["parent_step_id"]) for s in steps] == [
+    assert [(s["type"], s["status"], s["parent_step_id"]) for s in steps] == [  # in the order the spans started
         ("message_creation", "completed", None),
-        ("message_creation", "completed", tool_id),
         ("tool_calls", "completed", None),
+        ("message_creation", "completed", tool_id),
     ]
     assert by_name[MINI]["cost_source"] == "genai-prices " + GenaiPrices.version()
     assert by_name["lookup"]["step_details"] == {
