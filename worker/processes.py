@@ -12,6 +12,7 @@ from worker.intake.outages import work_until_stopped
 from worker.intake.queue import make_worker
 from worker.runtime import Runtime
 from worker.store.durability import warn_at_start
+from worker.store.outage import Outage, patiently
 
 log = structlog.get_logger("runstate.worker")
 
@@ -32,7 +33,10 @@ def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "i
     jobs.bind(runtime)
     if not runtime.embedded:
         warn_at_start(runtime.redis)
-    rq_worker = make_worker(runtime.redis, runtime.settings.queue_name, runtime.store, fork=fork, commands=not burst)
+    queue = runtime.settings.queue_name
+    rq_worker = patiently(  # RQ's worker names its connection at once: Redis may be failing over right then
+        lambda: make_worker(runtime.redis, queue, runtime.store, fork=fork, commands=not burst), Outage("worker")
+    )
     sweeper = Sweeper(runtime.with_own_connection())
     level = (runtime.settings.log_level or log_level).upper()
     if burst:

@@ -49,7 +49,14 @@ class Runtime:
     def publisher(self) -> "Publisher":
         from worker.intake.publisher import Publisher
 
-        return Publisher(self.store, self.settings.queue_name, self.settings.batch_size)
+        acks = 0 if self.embedded else self.settings.replica_acks  # an embedded Redis has no replicas
+        return Publisher(
+            self.store,
+            self.settings.queue_name,
+            self.settings.batch_size,
+            replica_acks=acks,
+            replica_ack_timeout=self.settings.replica_ack_timeout,
+        )
 
     @cached_property
     def processor(self) -> Processor:

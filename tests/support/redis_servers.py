@@ -127,9 +127,8 @@ class SentinelGroup:
         """Every sentinel answers, knows the replica and the two other sentinels."""
         for port in self.sentinel_ports:
             with contextlib.suppress(RedisError), Redis(port=port, socket_timeout=1) as sentinel:
-                primary = sentinel.execute_command("SENTINEL", "MASTER", SERVICE)
-                fields = dict(zip(primary[::2], primary[1::2], strict=True))
-                if int(fields[b"num-slaves"]) < 1 or int(fields[b"num-other-sentinels"]) < 2:
+                fields = sentinel.sentinel_master(SERVICE)
+                if int(fields["num-slaves"]) < 1 or int(fields["num-other-sentinels"]) < 2:
                     return False
                 continue
             return False
@@ -138,7 +137,7 @@ class SentinelGroup:
     def primary_port(self) -> int:
         """The port the sentinels name as primary now."""
         with Redis(port=self.sentinel_ports[0], socket_timeout=1) as sentinel:
-            _, port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+            _, port = sentinel.sentinel_get_master_addr_by_name(SERVICE)
         return int(port)
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ def connect(settings: Settings, **options: Any) -> Redis:
         list(sentinel.sentinels),
         sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
     )
-    return sentinels.master_for(
+    primary: Redis = sentinels.master_for(
         sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
     )
+    return primary

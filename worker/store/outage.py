@@ -11,6 +11,8 @@ lease that lapses; the loop's next attempt simply carries on.
 """
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import structlog
 from redis import Redis
@@ -28,6 +30,8 @@ from redis.exceptions import (
 from worker.store import keys
 
 log = structlog.get_logger("runstate.redis")
+
+T = TypeVar("T")
 
 # BusyLoadingError (LOADING) is a ConnectionError; a sentinel-managed connection turns READONLY
 # into one as well, after dropping the connection so the next one asks for the new primary.
@@ -82,3 +86,18 @@ class Outage:
 def probe(redis: Redis) -> None:
     """A write, so a server that answers but refuses writes (full, read-only, loading) fails it too."""
     redis.set(keys.PROBE, b"1", px=PROBE_TTL_MS)
+
+
+def patiently(call: Callable[[], T], outage: Outage) -> T:
+    """`call()`, tried again after each Redis fault until it succeeds: for a process's start-up,
+    which must not fail because Redis is restarting or failing over right then."""
+    while True:
+        try:
+            result = call()
+        except Exception as error:
+            if not is_fault(error):
+                raise
+            time.sleep(outage.failed(error))
+            continue
+        outage.recovered()
+        return result

@@ -63,9 +63,7 @@ def _outage_lines(log: str) -> list[dict[str, object]]:
     return [line for line in lines if str(line.get("event", "")).startswith("redis.")]
 
 
-def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(
-    server: RedisServer, own_runtime: Runtime
-) -> None:
+def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(server: RedisServer, own_runtime: Runtime) -> None:
     runtime = own_runtime
     url = server.url
     processes = [start_worker(url, RUNSTATE_RECOVER_AFTER="1") for _ in range(2)]
@@ -95,7 +93,8 @@ def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(
     assert reads.stats(runtime.store)["applied"] == total
     for run_id, events in scripts.items():
         state = runtime.store.get(run_id)
-        assert state is not None and _comparable(state) == _comparable(_expected(events)), run_id
+        assert state is not None, run_id
+        assert _comparable(state) == _comparable(_expected(events)), run_id
     for log in logs:
         assert "unhandled exception" not in log
         outages = _outage_lines(log)
