@@ -75,6 +75,10 @@ class RidesOutRedis:
         """Leaving the loop. With Redis down, registering the death fails: the worker's key then
         expires on its own (RQ gives it a TTL), and `work_until_stopped` registers it on return."""
         worker: Any = self
+        if worker.is_horse:  # a forked work horse leaves the worker's registration alone, as in RQ
+            return
+        if worker.scheduler:
+            worker.stop_scheduler()
         worker.unsubscribe()
         try:
             worker.register_death()
