@@ -1,6 +1,8 @@
 """One frozen settings model, read from the environment once at the edge and passed down."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -8,11 +10,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from statemachine.policy import Policy
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+SENTINEL_SCHEME = "redis+sentinel"
+URL_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
+URL_FORMS = "redis://HOST:PORT/DB or redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
 
 # Named in every command's --help, so a user can see what the command reads.
 ENVIRONMENT_HELP = """\b
 Environment:
-  REDIS_URL                         Redis server (default redis://localhost:6379/0)
+  REDIS_URL                         Redis server (default redis://localhost:6379/0), or
+                                    redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]
+  RUNSTATE_REPLICA_ACKS             replicas that must confirm a publish before it returns (default 0)
+  RUNSTATE_REPLICA_ACK_TIMEOUT      seconds a publish waits for them (default 1)
   RUNSTATE_DEFAULT_ACCOUNT          account of events that name none (default: default)
   RUNSTATE_DEFAULT_RUN_TIMEOUT      seconds a run may last when its start names none (3600; 0: none)
   RUNSTATE_DEFAULT_WAITING_TIMEOUT  seconds a run may wait for input (default: none)
@@ -35,6 +43,41 @@ Environment:
   RUNSTATE_SSL_KEYFILE              serve: the certificate's PEM private key
   RUNSTATE_BATCH_SIZE               events one publish script writes (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """A `redis+sentinel://` REDIS_URL: the sentinels to ask, the service they watch, and what to
+    use on the primary they name (the userinfo is the primary's, as in `redis://`)."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """`redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`."""
+    rest = url.removeprefix(f"{SENTINEL_SCHEME}://")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = tuple(_host_port(part) for part in hosts.split(","))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError(f"names no service: use {URL_FORMS}")
+    if db and not db.isdigit():
+        raise ValueError(f"database {db!r} is not a number: use {URL_FORMS}")
+    return SentinelUrl(sentinels, unquote(service), int(db or 0), unquote(username) or None, unquote(password) or None)
+
+
+def _host_port(part: str) -> tuple[str, int]:
+    host, _, port = part.strip().rpartition(":")
+    host = host.strip("[]")  # an IPv6 address is written in brackets
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"sentinel {part.strip()!r} is not HOST:PORT: use {URL_FORMS}")
+    return host, int(port)
 
 
 class Settings(BaseSettings):
@@ -63,6 +106,23 @@ class Settings(BaseSettings):
     prices: bool = True  # price usage reported without a cost from genai-prices' table
     queue_name: str = "runstate"
     log_level: str | None = None
+    replica_acks: int = Field(default=0, ge=0, le=16)  # replicas that must confirm a publish (Redis WAIT)
+    replica_ack_timeout: float = Field(default=1.0, gt=0, le=60)  # seconds a publish waits for them
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Unset means localhost; empty is a mistake (a `REDIS_URL=` left in a file), never localhost."""
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError(f"REDIS_URL is empty: set it to {URL_FORMS}, or unset it for {DEFAULT_REDIS_URL}")
+        scheme = value.partition("://")[0]
+        if scheme not in URL_SCHEMES:
+            raise ValueError(f"REDIS_URL scheme {scheme!r} is not one of {', '.join(URL_SCHEMES)}: use {URL_FORMS}")
+        if scheme == SENTINEL_SCHEME:
+            parse_sentinel_url(value)
+        return value
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -78,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def sentinel(self) -> SentinelUrl | None:
+        """The sentinels to ask for the primary, when REDIS_URL is a `redis+sentinel://` URL."""
+        url = self.effective_redis_url
+        return parse_sentinel_url(url) if url.startswith(f"{SENTINEL_SCHEME}://") else None
 
     def api_token_accounts(self) -> dict[str, str]:
         """Bearer token -> account, from RUNSTATE_API_TOKENS and RUNSTATE_API_TOKENS_FILE."""

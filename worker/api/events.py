@@ -17,6 +17,7 @@ from statemachine.events import Event, parse_event
 from worker.api.auth import Account, Rt
 from worker.api.errors import RESPONSES, ApiError
 from worker.api.schemas import Accepted
+from worker.store.durability import NotReplicated
 from worker.store.envelope import Envelope
 
 MAX_BODY = 1_048_576
@@ -97,4 +98,8 @@ async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str
     size = runtime.settings.batch_size
     for start in range(0, len(valid), size):
         await run_in_threadpool(runtime.publisher.enqueue, valid[start : start + size])  # Redis: off the loop
+    try:
+        await run_in_threadpool(runtime.publisher.confirm)  # RUNSTATE_REPLICA_ACKS replicas have them
+    except NotReplicated as behind:  # the client posts the same events again: their ids dedupe
+        raise ApiError(503, str(behind), code="SERVICE_UNAVAILABLE", headers={"Retry-After": "1"}) from None
     return {"accepted": len(valid), "rejected": rejected}

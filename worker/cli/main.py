@@ -42,14 +42,21 @@ def main() -> None:
 def publish(files: tuple[str, ...]) -> None:
     """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
 
-    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
+    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid, or
+    when RUNSTATE_REPLICA_ACKS replicas did not confirm them in time (publish again: ids dedupe).
     """
+    from worker.store.durability import NotReplicated
+
     runtime = runtime_from_env()
     publisher = runtime.publisher
     accepted = invalid = 0
     for name in files or ("-",):
-        with click.open_file(name, "rb") as stream:
-            report = publisher.publish_lines(stream)
+        try:
+            with click.open_file(name, "rb") as stream:
+                report = publisher.publish_lines(stream)
+        except NotReplicated as behind:
+            click.echo(f"runstate: {name}: {behind}", err=True)
+            sys.exit(1)
         prefix = "" if len(files) <= 1 else f"{name}: "
         for number, reason in report.errors:
             click.echo(f"{prefix}line {number}: {reason}", err=True)

@@ -16,6 +16,7 @@ from statemachine.errors import InvalidEvent
 from statemachine.events import parse_event
 from statemachine.status import Origin
 from worker.intake.queue import WAKE_UP, make_queue
+from worker.store.durability import confirm_replicas
 from worker.store.envelope import Envelope, time_ms
 from worker.store.runs import Store
 
@@ -34,15 +35,25 @@ class PublishReport:
 
 
 class Publisher:
-    def __init__(self, store: Store, queue_name: str = "runstate", batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue_name: str = "runstate",
+        batch_size: int = 500,
+        *,
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 1.0,
+    ) -> None:
         self.store = store
         self.queue = make_queue(store.redis, queue_name)
         self.batch_size = batch_size
+        self.replica_acks, self.replica_ack_timeout = replica_acks, replica_ack_timeout
 
     def publish_lines(
         self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
     ) -> PublishReport:
-        """JSON Lines in, numbered from 1; blank lines are skipped but still counted."""
+        """JSON Lines in, numbered from 1; blank lines are skipped but still counted. Returns once
+        RUNSTATE_REPLICA_ACKS replicas have the valid ones (else raises NotReplicated)."""
         report = PublishReport()
         valid: list[tuple[str, Envelope]] = []
         for number, line in enumerate(lines, start=1):
@@ -64,7 +75,13 @@ class Publisher:
             if job_id is not None:
                 report.job_ids.append(job_id)
         report.accepted = len(valid)
+        if valid:
+            self.confirm()
         return report
+
+    def confirm(self) -> None:
+        """Wait until RUNSTATE_REPLICA_ACKS replicas have what was enqueued (durability.confirm_replicas)."""
+        confirm_replicas(self.store.redis, self.replica_acks, self.replica_ack_timeout)
 
     def enqueue(self, events: list[tuple[str, Envelope]]) -> str | None:
         """Queue validated events (run id, envelope); the id of the wake-up job this enqueued, if any."""

@@ -115,3 +115,7 @@ STATS = f"{PREFIX}:stats"
 # Hash of histogram buckets the workers add to ("apply_latency:le:0.005", "apply_latency:sum",
 # "timer_lag:count", ...): what /metrics reports for every worker. No TTL.
 METRICS = f"{PREFIX}:metrics"
+
+# String written to learn whether Redis takes writes again after an outage, and to give a
+# publish's WAIT a write on its own connection to wait for. TTL 10 s.
+PROBE = f"{PREFIX}:probe"
