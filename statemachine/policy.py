@@ -9,6 +9,7 @@ class Policy:
     default_run_timeout: float | None = 3600  # seconds; None or below 1: no timeout
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
+    default_inactivity_timeout: float | None = None  # seconds of silence a running run may keep
 
 
 def deadline_after(start_ms: int, seconds: float | None) -> int | None:
@@ -16,3 +17,8 @@ def deadline_after(start_ms: int, seconds: float | None) -> int | None:
     if seconds is None or seconds < 1:
         return None
     return start_ms + int(seconds * 1000)
+
+
+def effective_seconds(seconds: float | None) -> float | None:
+    """A timeout as stored: None when it is absent, zero, negative or below one second."""
+    return None if seconds is None or seconds < 1 else seconds
