@@ -17,6 +17,7 @@ Environment:
   RUNSTATE_DEFAULT_RUN_TIMEOUT      seconds a run may last when its start names none (3600; 0: none)
   RUNSTATE_DEFAULT_WAITING_TIMEOUT  seconds a run may wait for input (default: none)
   RUNSTATE_DEFAULT_STEP_TIMEOUT     seconds a step may stay in progress (default: none)
+  RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT  seconds a running run may go without an event (default: none)
   RUNSTATE_REORDER_WINDOW           seconds an event ahead of a sequence gap waits (default 30)
   RUNSTATE_RETENTION                seconds a finished run is kept (default 604800)
   RUNSTATE_RECOVER_AFTER            seconds before a sweep drains queued events no job drained (default 10)
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     default_run_timeout: float = 3600
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
+    default_inactivity_timeout: float | None = None
     reorder_window: float = Field(default=30, ge=0)
     retention: int = Field(default=7 * 86_400, ge=1)
     recover_after: float = Field(default=10, gt=0, le=50)  # seconds before a sweep drains a run no job drained
@@ -91,4 +93,5 @@ class Settings(BaseSettings):
             default_run_timeout=self.default_run_timeout or None,
             default_waiting_timeout=self.default_waiting_timeout or None,
             default_step_timeout=self.default_step_timeout or None,
+            default_inactivity_timeout=self.default_inactivity_timeout or None,
         )
