@@ -2,6 +2,7 @@
 timers, the webhook outbox, counters, metrics):
 
     python -m benchmarks.perf [--runs 2000] [--repeat 3] [--stored 100000] [--rate 1000] [--seconds 10]
+                              [--inactivity 60]
 
 - end-to-end events/s: the events published first, then drained by `runstate worker --burst`
   (one process, then two started together), timed from the workers' start to their exit,
@@ -10,7 +11,9 @@ timers, the webhook outbox, counters, metrics):
   and runstate's ratio to each;
 - publish → applied latency p50/p99 at an offered rate, one live worker;
 - Redis memory per finished 10-event run, and what retention leaves of it;
-- events/s with 1,000 and with `--stored` runs already stored.
+- events/s with 1,000 and with `--stored` runs already stored;
+- with `--inactivity S`: one worker's events/s with an inactivity timeout of S seconds on every
+  run (`RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT`), in turn with the same burst without.
 
 Beside each burst's events/s, its CPU per event (the workers' from their rusage, Redis's from
 INFO cpu): a busy shared machine moves wall time much more than CPU time, so the CPU figures
@@ -54,10 +57,20 @@ class Burst(NamedTuple):
         return self.worker_us + self.redis_us
 
 
-def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool = True, hooked: bool = False) -> Burst:
+def burst(
+    redis_url: str,
+    folder: Path,
+    runs: int,
+    workers: int,
+    *,
+    flush: bool = True,
+    hooked: bool = False,
+    inactivity: float | None = None,
+) -> Burst:
     """`workers` burst workers started together over `runs` new runs of 10 events, published
     first. `hooked`: a webhook subscription wants every transition, so each commit also writes a
-    delivery per transition into the outbox (no delivery process runs meanwhile)."""
+    delivery per transition into the outbox (no delivery process runs meanwhile). `inactivity`:
+    every run has an inactivity timeout of that many seconds, so every event moves its clock."""
     redis = Redis.from_url(redis_url)
     if flush:
         redis.flushdb()
@@ -70,7 +83,8 @@ def burst(redis_url: str, folder: Path, runs: int, workers: int, *, flush: bool 
     runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url)
     redis_cpu, children = _redis_cpu(redis), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2) for n in range(workers)]
+    env = {} if inactivity is None else {"RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT": f"{inactivity:g}"}
+    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2, **env) for n in range(workers)]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("a burst worker failed")
     rate = events / (time.perf_counter() - started)
@@ -110,7 +124,10 @@ def _row(name: str, value: str, note: str = "") -> None:
 @click.option("--stored", default=100_000, show_default=True, help="Runs already stored for the flatness figure.")
 @click.option("--rate", default=1000.0, show_default=True, help="Offered events/s for the latency figure.")
 @click.option("--seconds", default=10.0, show_default=True, help="Seconds of offered load for the latency figure.")
-def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> None:
+@click.option(
+    "--inactivity", type=float, default=None, help="Also: one worker with this inactivity timeout on every run."
+)
+def main(runs: int, repeat: int, stored: int, rate: float, seconds: float, inactivity: float | None) -> None:
     lines = run_events(runs)
     n = len(lines)
     with tempfile.TemporaryDirectory() as name, redis_server() as url, redis_server() as full:
@@ -122,16 +139,16 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
             singles.append(burst(url, folder, runs, 1))
             return singles[-1].rate
 
-        ones, twos, hooks, ceilings, naives = _in_turn(
-            [
-                single,
-                lambda: burst(url, folder, runs, 2).rate,
-                lambda: burst(url, folder, runs, 1, hooked=True).rate,
-                lambda: baselines.rq_noop(url, 2000),
-                lambda: baselines.naive(url, lines[:2000]),
-            ],
-            repeat,
-        )
+        measures = [
+            single,
+            lambda: burst(url, folder, runs, 2).rate,
+            lambda: burst(url, folder, runs, 1, hooked=True).rate,
+            lambda: baselines.rq_noop(url, 2000),
+            lambda: baselines.naive(url, lines[:2000]),
+        ]
+        if inactivity is not None:
+            measures.append(lambda: burst(url, folder, runs, 1, inactivity=inactivity).rate)
+        ones, twos, hooks, ceilings, naives, *quiets = _in_turn(measures, repeat)
         one, two = statistics.median(ones), statistics.median(twos)
         ceiling, naive = statistics.median(ceilings), statistics.median(naives)
         waits = latency.measure(url, rate, seconds, folder)
@@ -161,6 +178,12 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float) -> No
         f"{statistics.median(hooks):,.0f} events/s",
         f"{_ratio(hooks, ones):.2f}x without; all: {_all(hooks)}",
     )
+    if quiets:
+        _row(
+            f"one worker, an inactivity timeout ({inactivity:g} s) on every run",
+            f"{statistics.median(quiets[0]):,.0f} events/s",
+            f"{_ratio(quiets[0], ones):.2f}x without; all: {_all(quiets[0])}",
+        )
     _row(
         "RQ no-op job per event (SimpleWorker, JSON)",
         f"{ceiling:,.0f} jobs/s",
