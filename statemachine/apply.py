@@ -59,7 +59,7 @@ class Incoming(NamedTuple):
     event: Event
     origin: Origin = Origin.EVENT
     account: str | None = None  # the API token's account, when it came through the API
-    arrived_at: int | None = None  # ms, Redis time: when runstate received it (None: unknown, now)
+    arrived_at: int | None = None  # ms, when it was published to runstate (None: unknown); clamped to `now`
 
 
 class Result(NamedTuple):
