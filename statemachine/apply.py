@@ -24,9 +24,10 @@ from statemachine.events import (
     StepFailed,
     StepPlain,
 )
+from statemachine.inactivity import INACTIVITY, sign_of_life, silence, touched
 from statemachine.lifecycle import RUN, STEP, legal_target
 from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
-from statemachine.policy import Policy, deadline_after
+from statemachine.policy import Policy, deadline_after, effective_seconds
 from statemachine.pricing import REPORTED
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
@@ -60,6 +61,7 @@ class Incoming(NamedTuple):
     event: Event
     origin: Origin = Origin.EVENT
     account: str | None = None  # the API token's account, when it came through the API
+    arrived_at: int | None = None  # ms, when it was published to runstate (None: unknown); clamped to `now`
 
 
 class Result(NamedTuple):
@@ -89,12 +91,27 @@ def apply_event(
         return Result(current, Outcome.REJECTED, rejection=mismatch, remember_id=False)
     if current is not None:
         if event.id in seen:
-            return Result(current, Outcome.DUPLICATE, remember_id=False)
+            return _sign_of_life_only(current, incoming, now, policy, Outcome.DUPLICATE)
         if event.sequence is not None and event.sequence <= current.last_sequence:
-            return Result(current, Outcome.STALE)
+            return _sign_of_life_only(current, incoming, now, policy, Outcome.STALE)
     work = _Work(current, incoming, now, policy)
+    if event.event_type is EventType.RUN_HEARTBEAT:
+        # its id is not kept: a run may send thousands, and a repeated one changes nothing more
+        return work.result(work.heartbeat())._replace(remember_id=False)
     outcome = work.run_event() if event.event_type.kind is ObjectKind.RUN else work.step_event()
     return work.result(outcome)
+
+
+def _sign_of_life_only(current: RunState, incoming: Incoming, now: int, policy: Policy, outcome: Outcome) -> Result:
+    """A duplicate or an event stale by sequence changes nothing, but still shows its run alive
+    (a retrying producer is): it moves the run's inactivity clock, once a silence already past
+    has fired."""
+    remember = outcome is not Outcome.DUPLICATE
+    if current.run.inactivity_timeout_seconds is None:
+        return Result(current, outcome, remember_id=remember)
+    work = _Work(current, incoming, now, policy)
+    work.fire_silence_before()
+    return work.result(outcome)._replace(remember_id=remember)
 
 
 def _account_mismatch(current: RunState | None, incoming: Incoming) -> AccountMismatch | None:
@@ -126,6 +143,7 @@ class _Work:
     A plain class with slots: one is made per event, so its construction is kept cheap."""
 
     __slots__ = (
+        "alive",
         "at",
         "clock_skewed",
         "current",
@@ -150,6 +168,10 @@ class _Work:
         occurred = self.event.occurred_at
         self.clock_skewed = occurred is not None and occurred > now + policy.clock_skew_ms
         self.at: int = now if occurred is None or self.clock_skewed else occurred
+        # when it shows the run alive; a deadline firing is no sign of life
+        self.alive: int | None = None
+        if incoming.origin is not Origin.DEADLINE:
+            self.alive = sign_of_life(occurred, incoming.arrived_at, now)
         self.policy = policy
         self.run: Run | None = current.run if current is not None else None
         self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}
@@ -174,6 +196,13 @@ class _Work:
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
 
+    def heartbeat(self) -> Outcome:
+        """A sign of life and nothing else: it creates no run and adds no history."""
+        if self.run is None:
+            return Outcome.STALE
+        self.fire_deadlines_before(self.at)
+        return Outcome.APPLIED if self._the_run().status is RunStatus.RUNNING else Outcome.STALE
+
     def _the_run(self) -> Run:
         assert self.run is not None
         return self.run
@@ -190,6 +219,7 @@ class _Work:
             "timeout_seconds": timeout,
             "timeout_at": deadline_after(self.at, timeout),
             "waiting_timeout_seconds": self.policy.default_waiting_timeout,
+            "inactivity_timeout_seconds": effective_seconds(self.policy.default_inactivity_timeout),
         }
         run = fresh(Run, given)
         if isinstance(event, RunStarted):
@@ -210,7 +240,9 @@ class _Work:
         self._move_run(RunStatus(target), event, origin, self.at if at is None else at)
         return Outcome.APPLIED
 
-    def _move_run(self, target: RunStatus, event: Event | None, origin: Origin, at: int) -> None:
+    def _move_run(
+        self, target: RunStatus, event: Event | None, origin: Origin, at: int, note: str | None = None
+    ) -> None:
         run = self._the_run()
         stamp = max(at, run.created_at)
         update: dict[str, Any] = {"status": target}
@@ -229,12 +261,13 @@ class _Work:
         if target is RunStatus.CANCELLED:
             update["cancelled_at"] = stamp
         if target is RunStatus.TIMEOUT:
-            update["error"] = ErrorInfo(code="TIMEOUT", message=_timeout_message(run, origin))
+            message = silence(run) if note == INACTIVITY else _timeout_message(run, origin)
+            update["error"] = ErrorInfo(code="TIMEOUT", message=message)
         if isinstance(event, RunCompleted):
             update["outputs"] = event.data.outputs
         self.run = evolve(run, update)
         event_id, event_type = _cause(event, EventType.RUN_TIMED_OUT)
-        self._record(ObjectKind.RUN, run.id, run.status, target, stamp, origin, event_id, event_type)
+        self._record(ObjectKind.RUN, run.id, run.status, target, stamp, origin, event_id, event_type, note)
         if target in RUN.terminal:
             self._close_open_steps(target, stamp, event_id, event_type)
 
@@ -245,28 +278,49 @@ class _Work:
             if step.status is StepStatus.IN_PROGRESS:
                 self._move_step(step, closed, stamp, Origin.CASCADE, event_id, event_type, event=None)
 
-    def fire_deadlines_before(self, at: int) -> None:
+    def fire_deadlines_before(self, at: int, alive: int | None = None) -> None:
         """Deadlines that passed before `at` fire first, in the order of their instants, each
-        stamped with its own: a step that expired before its run timed out is expired, and the
-        run's end cascades only to the steps still open then. Never one Redis's clock has not
-        reached (`now`), whatever the event's time says. The same whenever it runs: a sweep at
-        each instant, a late sweep, or an event after them all."""
+        stamped with its own: a step that expired before its run ended is expired, and the run's
+        end — its timeout, or a silence that reached its limit before the event showed the run
+        alive (`alive`) — cascades only to the steps still open then. Never one Redis's clock has
+        not reached (`now`), whatever the event's time says. The same whenever it runs: a sweep
+        at each instant, a late sweep, or an event after them all."""
         run = self._the_run()
         if run.status in RUN.terminal:
             return
         before = min(at, self.now + 1)
-        run_due = run.deadline()
+        end = self._run_end(before, self.alive if alive is None else alive)
         expiring = sorted(
             (step.expires_at, step.id)
             for step in self.steps.values()
             if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at < before
         )
         for expires_at, step_id in expiring:
-            if run_due is not None and run_due <= expires_at:
+            if end is not None and end[0] <= expires_at:
                 break  # the run ended first: its end closes the rest
             self._move_step(self.steps[step_id], StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
-        if run_due is not None and run_due < before:
-            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, run_due)
+        if end is not None:
+            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, end[0], note=end[1])
+
+    def _run_end(self, before: int, alive: int | None) -> tuple[int, str | None] | None:
+        """When the run's own deadline ended it before `before`, and the note that says which:
+        the earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie."""
+        run = self._the_run()
+        ends: list[tuple[int, int, str | None]] = []
+        quiet = run.inactive_at()
+        if quiet is not None and alive is not None and quiet < alive:
+            ends.append((quiet, 0, INACTIVITY))
+        due = run.deadline()
+        if due is not None and due < before:
+            ends.append((due, 1, None))
+        if not ends:
+            return None
+        instant, _, note = min(ends)
+        return instant, note
+
+    def fire_silence_before(self) -> None:
+        """Only the inactivity deadline, for an event that changes nothing else."""
+        self.fire_deadlines_before(-1)
 
     # --- steps -------------------------------------------------------------------------
 
@@ -426,7 +480,7 @@ class _Work:
             return Result(self.current, outcome, rejection=self.rejection)
         previous = self.current
         parts = {
-            "run": self.run,
+            "run": self.run if self.alive is None else touched(self.run, self.alive),
             "steps": self.steps,
             "version": previous.version if previous else 0,  # the store counts versions, on commit
             "history_len": (previous.history_len if previous else 0) + len(self.history),
@@ -490,6 +544,8 @@ def _fill_in(run: Run, event: RunStarted, policy: Policy, account: str | None) -
         update["timeout_at"] = deadline_after(run.created_at, data.timeout_seconds)
     if "waiting_timeout_seconds" in given:
         update["waiting_timeout_seconds"] = data.waiting_timeout_seconds
+    if "inactivity_timeout_seconds" in given:
+        update["inactivity_timeout_seconds"] = effective_seconds(data.inactivity_timeout_seconds)
     return evolve(run, update)
 
 

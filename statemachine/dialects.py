@@ -98,7 +98,7 @@ LETTA_STOP_WORDS = {
     "max_tokens": "max_tokens_exceeded",
 }
 
-_RUN_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "timeout_at", "waiting_until")
+_RUN_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "timeout_at", "waiting_until", "active_at")
 _STEP_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at", "expires_at")
 
 
@@ -154,8 +154,9 @@ def money(amount: Decimal) -> float:
 
 def _native_run(state: RunState) -> dict[str, Any]:
     run = state.run
-    fields = run.model_dump(mode="json", exclude={"account_named", "started"})
+    fields = run.model_dump(mode="json", exclude={"account_named", "started", "inactivity_check_at"})
     fields.update({name: rfc3339(getattr(run, name)) for name in _RUN_TIMES})
+    fields["inactive_at"] = rfc3339(run.inactive_at())  # when silence would time it out
     sums = totals(state.steps)
     usage = {
         "prompt_tokens": sums.prompt_tokens,

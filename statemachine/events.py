@@ -42,6 +42,7 @@ class EventType(StrEnum):
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
     RUN_TIMED_OUT = "run.timed_out"
+    RUN_HEARTBEAT = "run.heartbeat"  # the run is alive: moves its inactivity clock, nothing else
     STEP_CREATED = "step.created"
     STEP_COMPLETED = "step.completed"
     STEP_FAILED = "step.failed"
@@ -66,6 +67,7 @@ _TRIGGERS: dict[EventType, str | None] = {
     EventType.RUN_FAILED: "fail",
     EventType.RUN_CANCELLED: "cancel",
     EventType.RUN_TIMED_OUT: "time_out",
+    EventType.RUN_HEARTBEAT: None,
     EventType.STEP_CREATED: None,
     EventType.STEP_COMPLETED: "complete",
     EventType.STEP_FAILED: "fail",
@@ -123,6 +125,7 @@ class RunStartedData(_Strict):
     thread_id: Name | None = None
     timeout_seconds: Seconds = None
     waiting_timeout_seconds: Seconds = None
+    inactivity_timeout_seconds: Seconds = None
     state: JsonObject | None = None
     metadata: Metadata | None = None
 
@@ -211,7 +214,7 @@ class RunFailed(_Envelope):
 
 
 class RunPlain(_Envelope):
-    type: Literal["run.resumed", "run.cancelled", "run.timed_out"]
+    type: Literal["run.resumed", "run.cancelled", "run.timed_out", "run.heartbeat"]
     data: NoData = NoData()
 
 

@@ -154,6 +154,18 @@ class Run(_Frozen):
     timeout_at: int | None = None
     waiting_timeout_seconds: float | None = None  # bounds every wait, from run.started
     waiting_until: int | None = None  # the current wait's deadline
+    inactivity_timeout_seconds: float | None = None  # seconds of silence allowed while running; None: none
+    active_at: int | None = None  # the last sign of life (ms), kept while there is an inactivity timeout
+    # When the timer next looks at the silence: never after inactive_at, and left alone by events
+    # while it is not due soon, so the timer index is not rewritten per event (`inactivity.arm`).
+    inactivity_check_at: int | None = None
+
+    def inactive_at(self) -> int | None:
+        """When this run times out for silence if nothing arrives first; None while not running."""
+        seconds, active = self.inactivity_timeout_seconds, self.active_at
+        if seconds is None or active is None or self.status is not RunStatus.RUNNING:
+            return None
+        return active + int(seconds * 1000)
 
     def deadline(self) -> int | None:
         """When this run times out if nothing ends it first."""

@@ -99,6 +99,7 @@ def stats(store: Store) -> dict[str, Any]:
         **totals,
         "late_usage": raw.get("late_usage", 0),
         "deadlines": raw.get("deadlines", 0),
+        "inactivity_timeouts": raw.get("inactivity_timeouts", 0),
         "gaps": raw.get("gaps", 0),
         "clock_skew": raw.get("clock_skew", 0),
         "invalid_events": invalid,

@@ -25,6 +25,7 @@ Environment:
   RUNSTATE_DEFAULT_RUN_TIMEOUT      seconds a run may last when its start names none (3600; 0: none)
   RUNSTATE_DEFAULT_WAITING_TIMEOUT  seconds a run may wait for input (default: none)
   RUNSTATE_DEFAULT_STEP_TIMEOUT     seconds a step may stay in progress (default: none)
+  RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT  seconds a running run may go without an event (default: none)
   RUNSTATE_REORDER_WINDOW           seconds an event ahead of a sequence gap waits (default 30)
   RUNSTATE_CLOCK_SKEW               seconds an occurred_at may be ahead of Redis time before it is clamped (5)
   RUNSTATE_RETENTION                seconds a finished run is kept (default 604800)
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     default_waiting_timeout: float | None = None
     default_step_timeout: float | None = None
     clock_skew: float = Field(default=5.0, ge=0, le=3600)  # seconds an occurred_at may be ahead of Redis time
+    default_inactivity_timeout: float | None = None
     reorder_window: float = Field(default=30, ge=0)
     retention: int = Field(default=7 * 86_400, ge=1)
     recover_after: float = Field(default=10, gt=0, le=50)  # seconds before a sweep drains a run no job drained
@@ -163,4 +165,5 @@ class Settings(BaseSettings):
             default_waiting_timeout=self.default_waiting_timeout or None,
             default_step_timeout=self.default_step_timeout or None,
             clock_skew_ms=int(self.clock_skew * 1000),
+            default_inactivity_timeout=self.default_inactivity_timeout or None,
         )

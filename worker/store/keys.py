@@ -109,7 +109,8 @@ RATE_LIMIT = f"{PREFIX}:ratelimit"
 REJECTED = f"{PREFIX}:rejected"
 
 # Hash of outcome counters by event type ("step.completed:applied", "run.started:stale"), plus
-# "late_usage", "gaps", "deadlines", "event.rejected", "job.poisoned" and "webhook:<outcome>". No TTL.
+# "late_usage", "gaps", "deadlines", "inactivity_timeouts", "event.rejected", "job.poisoned" and
+# "webhook:<outcome>". No TTL.
 STATS = f"{PREFIX}:stats"
 
 # Hash of histogram buckets the workers add to ("apply_latency:le:0.005", "apply_latency:sum",

@@ -57,6 +57,7 @@ def test_stats_counts_every_outcome_of_the_example(cli: CliRunner) -> None:
         "rejected": 1,
         "late_usage": 1,
         "deadlines": 0,
+        "inactivity_timeouts": 0,
         "gaps": 0,
         "invalid_events": 0,
         "poisoned_jobs": 0,

@@ -281,6 +281,9 @@ def test_native_run_is_every_field_but_the_internal_flags_plus_totals() -> None:
         "timeout_at": "2026-11-25T11:00:00Z",
         "waiting_timeout_seconds": None,
         "waiting_until": None,
+        "inactivity_timeout_seconds": None,
+        "active_at": None,
+        "inactive_at": None,
         "usage": {
             "prompt_tokens": 300,
             "completion_tokens": 50,
