@@ -59,6 +59,7 @@ def test_stats_counts_every_outcome_of_the_example(cli: CliRunner) -> None:
         "deadlines": 0,
         "inactivity_timeouts": 0,
         "gaps": 0,
+        "clock_skew": 0,
         "invalid_events": 0,
         "poisoned_jobs": 0,
         "run": {"applied": 10, "duplicate": 1, "stale": 0, "rejected": 1},
