@@ -23,26 +23,13 @@ from statemachine.events import (
     StepFailed,
     StepPlain,
 )
-from statemachine.lifecycle import RUN, STEP, legal_target
+from statemachine.lifecycle import RUN, STEP, TARGETS, legal_target
 from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
 from statemachine.policy import Policy, deadline_after
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
-# The status each event aims at: an event aimed at the current status is stale.
-TARGET: dict[EventType, str] = {
-    EventType.RUN_STARTED: RunStatus.RUNNING,
-    EventType.RUN_WAITING: RunStatus.WAITING,
-    EventType.RUN_RESUMED: RunStatus.RUNNING,
-    EventType.RUN_COMPLETED: RunStatus.COMPLETED,
-    EventType.RUN_FAILED: RunStatus.FAILED,
-    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
-    EventType.RUN_TIMED_OUT: RunStatus.TIMEOUT,
-    EventType.STEP_CREATED: StepStatus.IN_PROGRESS,
-    EventType.STEP_COMPLETED: StepStatus.COMPLETED,
-    EventType.STEP_FAILED: StepStatus.FAILED,
-    EventType.STEP_CANCELLED: StepStatus.CANCELLED,
-    EventType.STEP_EXPIRED: StepStatus.EXPIRED,
-}
+# The status each event aims at, from the lifecycle tables: an event aimed at the current status is stale.
+TARGET: dict[EventType, str] = {t: TARGETS[t.value] for t in EventType}
 
 LATE_USAGE = "late_usage"
 DEFAULT_POLICY = Policy()
