@@ -24,7 +24,7 @@ from statemachine.events import (
     StepPlain,
 )
 from statemachine.lifecycle import RUN, STEP, TARGETS, legal_target
-from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
+from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, new_transition, trusted
 from statemachine.policy import Policy, deadline_after
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
@@ -353,21 +353,21 @@ class _Work:
         if event_type is None:
             event_id, event_type = self.event.id, self.event.type
         base = self.current.history_len if self.current is not None else 0
-        record = {
-            "n": base + len(self.history) + 1,
-            "object": kind,
-            "id": object_id,
-            "run_id": self.event.run_id,
-            "from_": None if before is None else str(before),
-            "to": str(after),
-            "event_id": event_id,
-            "event_type": event_type,
-            "origin": origin,
-            "at": at,
-            "applied_at": self.now,
-            "note": note,
-        }
-        self.history.append(trusted(Transition, record))  # every part is ours or already valid
+        record = new_transition(  # every part is ours or already valid
+            n=base + len(self.history) + 1,
+            object=kind,
+            id=object_id,
+            run_id=self.event.run_id,
+            from_=None if before is None else str(before),
+            to=str(after),
+            event_id=event_id,
+            event_type=event_type,
+            origin=origin,
+            at=at,
+            applied_at=self.now,
+            note=note,
+        )
+        self.history.append(record)
 
     def result(self, outcome: Outcome) -> Result:
         if self.run is None:

@@ -7,9 +7,10 @@ required wherever the renderer always writes it, null or not.
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from statemachine.status import ObjectKind, Origin, RunStatus
+from statemachine.models import TransitionRecord
+from statemachine.status import RunStatus
 from worker.api.errors import Rejection
 
 
@@ -83,21 +84,10 @@ class StepList(BaseModel):
     has_more: bool
 
 
-class HistoryRecord(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    n: int
-    object: ObjectKind
-    id: str
-    run_id: str
-    from_: str | None = Field(alias="from")
-    to: str
-    event_id: str | None
-    event_type: str
-    origin: Origin
-    at: str
-    applied_at: str
-    note: str | None = None  # "late_usage" when a stale event still added its usage
+class HistoryRecord(TransitionRecord[str]):
+    # The domain's record with its times in RFC 3339, as `render_transition` writes them. The
+    # document describes what an answer holds; it does not forbid more (as the domain does).
+    model_config = ConfigDict(extra="ignore")
 
 
 class History(BaseModel):
