@@ -2,7 +2,9 @@
 cancel a run, delete one. Another account's run answers 404, exactly like a missing one."""
 
 import secrets
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -21,6 +23,7 @@ from worker.store.envelope import Envelope
 
 log = structlog.get_logger("runstate.api")
 router = APIRouter(responses=RESPONSES | NOT_FOUND)
+T = TypeVar("T")
 _CANCELLED: dict[int | str, dict[str, Any]] = {
     202: {"model": CancelQueued},
     409: documented("CONFLICT: the run has already finished"),
@@ -39,6 +42,20 @@ def _step_format(fmt: Format) -> Format:
     if fmt is Format.REFACTOR:
         raise ApiError(422, "format must be azure, letta or native for steps")
     return fmt
+
+
+def _page(found: Iterator[tuple[str, T]], limit: int, render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """The first `limit` of `found` (id, item) as one page of a list (`RunList`, `StepList`): one
+    more is read, never rendered, to tell whether there are more."""
+    taken = list(islice(found, limit + 1))
+    page = taken[:limit]
+    return {
+        "object": "list",
+        "data": [render(item) for _, item in page],
+        "first_id": page[0][0] if page else None,
+        "last_id": page[-1][0] if page else None,
+        "has_more": len(taken) > limit,
+    }
 
 
 @router.get("/v1/run/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
@@ -60,16 +77,9 @@ def list_steps(
     """The run's steps in creation order, `limit` at a time after the step `after`."""
     fmt = _step_format(format)
     state = _owned_run(runtime, run_id, owner)
-    ids = list(state.steps)
-    start = ids.index(after) + 1 if after in state.steps else 0
-    page = ids[start : start + limit]
-    return {
-        "object": "list",
-        "data": [render_step(state.steps[i], state.run, fmt) for i in page],
-        "first_id": page[0] if page else None,
-        "last_id": page[-1] if page else None,
-        "has_more": start + limit < len(ids),
-    }
+    start = list(state.steps).index(after) + 1 if after in state.steps else 0
+    steps = islice(state.steps.items(), start, None)
+    return _page(steps, limit, lambda step: render_step(step, state.run, fmt))
 
 
 @router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
@@ -104,20 +114,12 @@ def list_runs(
         anchor = runtime.store.get(after)
         if anchor is None or anchor.run.account_id != owner:  # another account's run: as if missing
             raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
-    found = []
-    for state in runtime.store.runs(after=after):
-        if state.run.account_id == owner and (status is None or state.run.status == status):
-            found.append(render_run(state, Format.REFACTOR))
-            if len(found) > limit:
-                break
-    page = found[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(found) > limit,
-    }
+    found = (
+        (state.run.id, state)
+        for state in runtime.store.runs(after=after)
+        if state.run.account_id == owner and (status is None or state.run.status == status)
+    )
+    return _page(found, limit, lambda state: render_run(state, Format.REFACTOR))
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
