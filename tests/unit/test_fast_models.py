@@ -127,3 +127,9 @@ def test_new_transition_takes_its_fields_by_name_only() -> None:
 
 def test_the_record_times_are_the_fields_written_as_its_type_variable() -> None:
     assert TRANSITION_TIMES == ("at", "applied_at")
+
+
+def test_new_transition_refuses_a_missing_field_even_one_with_a_default() -> None:
+    given = {name: value for name, value in TRANSITION_FIELDS.items() if name != "note"}
+    with pytest.raises(TypeError, match=r"Transition needs every field; missing \['note'\]"):
+        new_transition(**given)
