@@ -25,27 +25,14 @@ from statemachine.events import (
     StepPlain,
 )
 from statemachine.inactivity import INACTIVITY, sign_of_life, silence, touched
-from statemachine.lifecycle import RUN, STEP, legal_target
-from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
+from statemachine.lifecycle import RUN, STEP, TARGETS, legal_target
+from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, new_transition, trusted
 from statemachine.policy import Policy, deadline_after, effective_seconds
 from statemachine.pricing import REPORTED
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
-# The status each event aims at: an event aimed at the current status is stale.
-TARGET: dict[EventType, str] = {
-    EventType.RUN_STARTED: RunStatus.RUNNING,
-    EventType.RUN_WAITING: RunStatus.WAITING,
-    EventType.RUN_RESUMED: RunStatus.RUNNING,
-    EventType.RUN_COMPLETED: RunStatus.COMPLETED,
-    EventType.RUN_FAILED: RunStatus.FAILED,
-    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
-    EventType.RUN_TIMED_OUT: RunStatus.TIMEOUT,
-    EventType.STEP_CREATED: StepStatus.IN_PROGRESS,
-    EventType.STEP_COMPLETED: StepStatus.COMPLETED,
-    EventType.STEP_FAILED: StepStatus.FAILED,
-    EventType.STEP_CANCELLED: StepStatus.CANCELLED,
-    EventType.STEP_EXPIRED: StepStatus.EXPIRED,
-}
+# The status each event aims at, from the lifecycle tables: an event aimed at the current status is stale.
+TARGET: dict[EventType, str] = {t: TARGETS[t.value] for t in EventType if t.value in TARGETS}  # not the signals
 
 LATE_USAGE = "late_usage"
 DEFAULT_POLICY = Policy()
@@ -458,22 +445,22 @@ class _Work:
             event_id, event_type = self.event.id, self.event.type
         base = self.current.history_len if self.current is not None else 0
         parent = self.steps[object_id].parent_step_id if kind is ObjectKind.STEP else None
-        record = {
-            "n": base + len(self.history) + 1,
-            "object": kind,
-            "id": object_id,
-            "run_id": self.event.run_id,
-            "from_": None if before is None else str(before),
-            "to": str(after),
-            "event_id": event_id,
-            "event_type": event_type,
-            "origin": origin,
-            "at": at,
-            "applied_at": self.now,
-            "note": note,
-            "parent_step_id": parent,
-        }
-        self.history.append(trusted(Transition, record))  # every part is ours or already valid
+        record = new_transition(  # every part is ours or already valid
+            n=base + len(self.history) + 1,
+            object=kind,
+            id=object_id,
+            run_id=self.event.run_id,
+            from_=None if before is None else str(before),
+            to=str(after),
+            event_id=event_id,
+            event_type=event_type,
+            origin=origin,
+            at=at,
+            applied_at=self.now,
+            note=note,
+            parent_step_id=parent,
+        )
+        self.history.append(record)
 
     def result(self, outcome: Outcome) -> Result:
         if self.run is None:

@@ -39,7 +39,7 @@ from enum import StrEnum
 from typing import Any
 
 from statemachine.events import ErrorInfo, Usage
-from statemachine.models import Run, RunState, Step, Transition, totals
+from statemachine.models import TRANSITION_TIMES, Run, RunState, Step, Transition, totals
 from statemachine.status import STEP_TERMINAL, RunStatus, StepStatus
 from statemachine.timefmt import rfc3339, unix_seconds
 
@@ -123,24 +123,10 @@ def render_step(step: Step, run: Run, fmt: Format) -> dict[str, Any]:
 
 
 def render_transition(t: Transition) -> dict[str, Any]:
-    """One history record, as DESIGN.md "Records" shows it; `note` and `parent_step_id` only when set."""
-    record: dict[str, Any] = {
-        "n": t.n,
-        "object": t.object.value,
-        "id": t.id,
-        "run_id": t.run_id,
-        "from": t.from_,
-        "to": t.to,
-        "event_id": t.event_id,
-        "event_type": t.event_type,
-        "origin": t.origin.value,
-        "at": rfc3339(t.at),
-        "applied_at": rfc3339(t.applied_at),
-    }
-    if t.note is not None:
-        record["note"] = t.note
-    if t.parent_step_id is not None:
-        record["parent_step_id"] = t.parent_step_id
+    """One history record, as docs/design.md "Records" shows it: as stored, its times in RFC 3339;
+    `note` and `parent_step_id` only when set."""
+    record = t.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    record.update({name: rfc3339(getattr(t, name)) for name in TRANSITION_TIMES})
     return record
 
 

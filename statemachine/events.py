@@ -26,6 +26,7 @@ from statemachine.bounds import (
     key_id_problem,
 )
 from statemachine.errors import InvalidEvent
+from statemachine.lifecycle import TRIGGERS
 from statemachine.status import ObjectKind
 
 MAX_EVENT_BYTES = 262_144
@@ -59,21 +60,8 @@ class EventType(StrEnum):
         return _TRIGGERS[self]
 
 
-_TRIGGERS: dict[EventType, str | None] = {
-    EventType.RUN_STARTED: None,
-    EventType.RUN_WAITING: "wait",
-    EventType.RUN_RESUMED: "resume",
-    EventType.RUN_COMPLETED: "complete",
-    EventType.RUN_FAILED: "fail",
-    EventType.RUN_CANCELLED: "cancel",
-    EventType.RUN_TIMED_OUT: "time_out",
-    EventType.RUN_HEARTBEAT: None,
-    EventType.STEP_CREATED: None,
-    EventType.STEP_COMPLETED: "complete",
-    EventType.STEP_FAILED: "fail",
-    EventType.STEP_CANCELLED: "cancel",
-    EventType.STEP_EXPIRED: "expire",
-}
+# Read off the lifecycle tables, the one place that says which event fires which trigger.
+_TRIGGERS: dict[EventType, str | None] = {t: TRIGGERS[t.value] for t in EventType}
 
 
 _KINDS = {t: ObjectKind.RUN if t.startswith("run.") else ObjectKind.STEP for t in EventType}

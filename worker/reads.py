@@ -14,7 +14,8 @@ from worker.store.runs import Store
 
 
 class NotFound(LookupError):
-    """Raised when a run or step id names nothing stored; the message names the id."""
+    """Raised when an id (a run's, a step's; the CLI's subscriptions and deliveries too) names
+    nothing stored; the message names the id."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} not found")

@@ -2,7 +2,7 @@
 cancel a run, delete one. Another account's run answers 404, exactly like a missing one."""
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -22,6 +22,7 @@ from worker.store.envelope import Envelope
 
 log = structlog.get_logger("runstate.api")
 router = APIRouter(responses=RESPONSES | NOT_FOUND)
+T = TypeVar("T")
 _CANCELLED: dict[int | str, dict[str, Any]] = {
     202: {"model": CancelQueued},
     409: documented("CONFLICT: the run has already finished"),

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 import click
 
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
+from statemachine.status import RunStatus
 from worker import reads
-from worker.cli.support import print_json, print_lines, runtime_from_env
+from worker.cli.support import Commands, print_json, print_lines, runtime_from_env
 from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
 
@@ -27,12 +28,7 @@ def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
     )
 
 
-def _not_found(error: reads.NotFound) -> None:
-    click.echo(f"runstate: {error}", err=True)
-    sys.exit(1)
-
-
-@click.group(epilog=ENVIRONMENT_HELP)
+@click.group(cls=Commands, epilog=ENVIRONMENT_HELP)
 def main() -> None:
     """runstate keeps the lifecycle of AI-agent runs and their steps correct."""
 
@@ -87,10 +83,7 @@ def show() -> None:
 @_format_option(RUN_FORMATS)
 def show_run(run_id: str, fmt: str) -> None:
     """Show the run RUN_ID."""
-    try:
-        print_json(reads.run(runtime_from_env().store, run_id, Format(fmt)), pretty=True)
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.run(runtime_from_env().store, run_id, Format(fmt)), pretty=True)
 
 
 @show.command("step", epilog=ENVIRONMENT_HELP)
@@ -99,10 +92,7 @@ def show_run(run_id: str, fmt: str) -> None:
 @_format_option(STEP_FORMATS)
 def show_step(run_id: str, step_id: str, fmt: str) -> None:
     """Show the step STEP_ID of the run RUN_ID."""
-    try:
-        print_json(reads.step(runtime_from_env().store, run_id, step_id, Format(fmt)), pretty=True)
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.step(runtime_from_env().store, run_id, step_id, Format(fmt)), pretty=True)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -110,14 +100,11 @@ def show_step(run_id: str, step_id: str, fmt: str) -> None:
 @_format_option(STEP_FORMATS)
 def steps(run_id: str, fmt: str) -> None:
     """The steps of RUN_ID as a JSON array, in creation order."""
-    try:
-        print_json(reads.steps(runtime_from_env().store, run_id, Format(fmt)))
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.steps(runtime_from_env().store, run_id, Format(fmt)))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
-@click.option("--status", type=click.Choice(["running", "waiting", "completed", "failed", "cancelled", "timeout"]))
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @_format_option(RUN_FORMATS)
 def runs(status: str | None, fmt: str) -> None:
     """Every stored run as JSON Lines, oldest first."""
@@ -128,10 +115,7 @@ def runs(status: str | None, fmt: str) -> None:
 @click.argument("run_id")
 def history(run_id: str) -> None:
     """The transitions of RUN_ID as JSON Lines, in order."""
-    try:
-        print_lines(reads.history(runtime_from_env().store, run_id))
-    except reads.NotFound as error:
-        _not_found(error)
+    print_lines(reads.history(runtime_from_env().store, run_id))
 
 
 @main.group(epilog=ENVIRONMENT_HELP)
@@ -147,7 +131,7 @@ def delete_run(run_id: str) -> None:
 
     runtime = runtime_from_env()
     if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
-        _not_found(reads.NotFound(f"run {run_id!r}"))
+        raise reads.NotFound(f"run {run_id!r}")
 
 
 @main.command(epilog=ENVIRONMENT_HELP)

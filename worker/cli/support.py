@@ -1,12 +1,15 @@
-"""What every `runstate` subcommand shares: settings and Redis from the environment, JSON output."""
+"""What every `runstate` subcommand shares: settings and Redis from the environment, JSON output,
+and how a command ends when an id it was given names nothing stored."""
 
 import sys
 from collections.abc import Iterable
 from typing import Any
 
+import click
 import orjson
 
 from worker import logs
+from worker.reads import NotFound
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -31,3 +34,16 @@ def print_lines(values: Iterable[Any]) -> None:
     for value in values:
         sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
     sys.stdout.flush()
+
+
+class Commands(click.Group):
+    """A command group whose subcommands raise `NotFound` for an id that names nothing stored
+    (a run, step, subscription or delivery); every one of them then ends the same way:
+    `runstate: run 'x' not found` on stderr, exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NotFound as missing:
+            click.echo(f"runstate: {missing}", err=True)
+            ctx.exit(1)
