@@ -21,24 +21,29 @@ log = structlog.get_logger("runstate.api")
 RETRY_AFTER = 5  # seconds: about what a Redis restart or failover takes
 LOG_EVERY = 10.0  # seconds between two log lines of one reason, so an outage does not flood the log
 
-_REPLIES = {  # the first word of a Redis error reply -> what the client is told
-    "OOM": "Redis is out of memory (maxmemory) and refuses writes",
-    "READONLY": "Redis is a read-only replica and refuses writes",
-    "LOADING": "Redis is loading its data",
+# redis-py raises a class of its own for some error replies (and drops the reply's first word
+# from the message); the others stay a ResponseError whose message starts with that word.
+_CLASSES: list[tuple[type[redis_errors.RedisError], str]] = [
+    (redis_errors.BusyLoadingError, "Redis is loading its data"),  # before ConnectionError, its base
+    (redis_errors.ConnectionError, "Redis is unreachable"),
+    (redis_errors.TimeoutError, "Redis is unreachable"),
+    (redis_errors.OutOfMemoryError, "Redis is out of memory (maxmemory) and refuses writes"),
+    (redis_errors.ReadOnlyError, "Redis is a read-only replica and refuses writes"),
+    (redis_errors.MasterDownError, "Redis has lost its primary"),
+]
+_REPLIES = {
     "BUSY": "Redis is busy running a script",
     "MISCONF": "Redis cannot persist its data and refuses writes",
-    "MASTERDOWN": "Redis has lost its primary",
 }
 
 
 def reason(exc: redis_errors.RedisError) -> str | None:
     """What the client is told, when `exc` means Redis is unavailable; None for any other error."""
-    if isinstance(exc, redis_errors.BusyLoadingError):
-        return _REPLIES["LOADING"]
-    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
-        return "Redis is unreachable"
+    for kind, told in _CLASSES:
+        if isinstance(exc, kind):
+            return told
     if isinstance(exc, redis_errors.ResponseError):
-        return _REPLIES.get(str(exc).split(" ", 1)[0].upper())
+        return _REPLIES.get(str(exc).split(" ", 1)[0])
     return None
 
 
