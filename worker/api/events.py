@@ -60,7 +60,7 @@ def _events_in(body: bytes) -> list[Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():  # orjson stops at 1,024 levels
+        if "depth limit" in str(exc):  # orjson stops at 1,024 levels
             raise ApiError(400, f"body nests too deep; an event may nest at most {MAX_EVENT_DEPTH} levels") from None
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
     items = payload if isinstance(payload, list) else [payload]
@@ -101,11 +101,11 @@ async def post_events(request: Request, owner: Account, runtime: Rt) -> dict[str
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth, iteratively: a hostile body cannot exhaust the stack."""
+    """Levels of objects and arrays, iteratively: a hostile body cannot exhaust the stack."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        deepest = max(deepest, level)
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, level + 1) for child in children)
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
