@@ -9,6 +9,8 @@ import click
 
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
 from worker import reads
+from worker.cli.errors import Runstate
+from worker.cli.publish import publish
 from worker.cli.support import print_json, print_lines, runtime_from_env
 from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
@@ -32,31 +34,9 @@ def _not_found(error: reads.NotFound) -> None:
     sys.exit(1)
 
 
-@click.group(epilog=ENVIRONMENT_HELP)
+@click.group(cls=Runstate, epilog=ENVIRONMENT_HELP)
 def main() -> None:
     """runstate keeps the lifecycle of AI-agent runs and their steps correct."""
-
-
-@main.command(epilog=ENVIRONMENT_HELP)
-@click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
-def publish(files: tuple[str, ...]) -> None:
-    """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
-
-    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
-    """
-    runtime = runtime_from_env()
-    publisher = runtime.publisher
-    accepted = invalid = 0
-    for name in files or ("-",):
-        with click.open_file(name, "rb") as stream:
-            report = publisher.publish_lines(stream)
-        prefix = "" if len(files) <= 1 else f"{name}: "
-        for number, reason in report.errors:
-            click.echo(f"{prefix}line {number}: {reason}", err=True)
-        accepted += report.accepted
-        invalid += len(report.errors)
-    click.echo(f"published {accepted} events; {invalid} invalid lines", err=True)
-    sys.exit(1 if invalid else 0)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -188,11 +168,18 @@ def replay(file: Path, as_json: bool) -> None:
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Default: $PORT, else 8000.")
 def serve(host: str, port: int) -> None:
     """Serve the HTTP API (FastAPI on uvicorn)."""
+    import structlog
     import uvicorn
 
     from worker.api.app import create_app
 
-    uvicorn.run(create_app(runtime_from_env(log_level="info")), host=host, port=port, log_config=None)
+    app = create_app(runtime_from_env(log_level="info"))  # a malformed token entry stops it here
+    if not app.state.tokens:
+        structlog.get_logger("runstate.api").warning(
+            "serve.no_tokens", hint="set RUNSTATE_API_TOKENS or RUNSTATE_API_TOKENS_FILE: every /v1/ route answers 401"
+        )
+    uvicorn.run(app, host=host, port=port, log_config=None)
 
 
+main.add_command(publish)
 main.add_command(webhooks)

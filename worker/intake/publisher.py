@@ -40,10 +40,16 @@ class Publisher:
         self.batch_size = batch_size
 
     def publish_lines(
-        self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        account: str | None = None,
+        origin: Origin = Origin.EVENT,
+        report: PublishReport | None = None,
     ) -> PublishReport:
-        """JSON Lines in, numbered from 1; blank lines are skipped but still counted."""
-        report = PublishReport()
+        """JSON Lines in, numbered from 1; blank lines are skipped but still counted. `report`, when
+        given, is filled as it goes: a caller that Redis cuts off still knows how many were stored."""
+        report = report if report is not None else PublishReport()
         valid: list[tuple[str, Envelope]] = []
         for number, line in enumerate(lines, start=1):
             try:
@@ -63,7 +69,7 @@ class Publisher:
             job_id = self.enqueue(chunk)
             if job_id is not None:
                 report.job_ids.append(job_id)
-        report.accepted = len(valid)
+            report.accepted += len(chunk)
         return report
 
     def enqueue(self, events: list[tuple[str, Envelope]]) -> str | None:
