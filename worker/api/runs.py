@@ -16,11 +16,13 @@ from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
 from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
-from worker.store.deletion import DeleteContended, Deleter
+from worker.store.deletion import DeleteContended, Deleter, was_deleted
 from worker.store.envelope import Envelope
 
 log = structlog.get_logger("runstate.api")
-router = APIRouter(responses=RESPONSES | NOT_FOUND)
+router = APIRouter(
+    responses=RESPONSES | NOT_FOUND | {410: documented("RESOURCE_DELETED: the run was deleted (DELETE /v1/runs/{id})")}
+)
 _CANCELLED: dict[int | str, dict[str, Any]] = {
     202: {"model": CancelQueued},
     409: documented("CONFLICT: the run has already finished"),
@@ -30,6 +32,8 @@ _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers 
 
 def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
     state = runtime.store.get(run_id)
+    if state is None and was_deleted(runtime.redis, run_id):
+        raise ApiError(410, f"run {run_id!r} was deleted", code="RESOURCE_DELETED")
     if state is None or state.run.account_id != owner:
         raise ApiError(404, f"run {run_id!r} not found")
     return state
@@ -60,8 +64,10 @@ def list_steps(
     """The run's steps in creation order, `limit` at a time after the step `after`."""
     fmt = _step_format(format)
     state = _owned_run(runtime, run_id, owner)
+    if after is not None and after not in state.steps:  # as for runs: a cursor that names nothing is a mistake
+        raise ApiError(400, f"after: step {after!r} is not one of this run's steps")
     ids = list(state.steps)
-    start = ids.index(after) + 1 if after in state.steps else 0
+    start = ids.index(after) + 1 if after is not None else 0
     page = ids[start : start + limit]
     return {
         "object": "list",
@@ -146,4 +152,5 @@ def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
     except DeleteContended as contended:
         raise ApiError(409, str(contended)) from None
     if not deleted:
+        _owned_run(runtime, run_id, owner)  # 410 when it was deleted already, else 404
         raise ApiError(404, f"run {run_id!r} not found")

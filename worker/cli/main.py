@@ -116,11 +116,11 @@ def delete() -> None:
 @click.argument("run_id")
 def delete_run(run_id: str) -> None:
     """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
-    from worker.store.deletion import Deleter
+    from worker.store.deletion import Deleter, was_deleted
 
     runtime = runtime_from_env()
     if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
-        _not_found(reads.NotFound(f"run {run_id!r}"))
+        _not_found(reads.Deleted(run_id) if was_deleted(runtime.redis, run_id) else reads.NotFound(f"run {run_id!r}"))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)

@@ -63,6 +63,11 @@ class Deleter:
         raise DeleteContended(run_id, ATTEMPTS)
 
 
+def was_deleted(redis: Redis, run_id: str) -> bool:
+    """Whether the run was deleted (its tombstone says so, for twice RUNSTATE_RETENTION)."""
+    return redis.get(keys.tombstone(run_id)) == TOMBSTONE.encode()
+
+
 def _keys(run_id: str) -> list[str]:
     return [
         keys.run(run_id),
