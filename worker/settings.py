@@ -39,7 +39,7 @@ Environment:
   RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
-  RUNSTATE_API_READ_TIMEOUT         serve: seconds a client may take to send headers, then its body (30)
+  RUNSTATE_API_READ_TIMEOUT         serve: seconds a request's body may take to arrive (30)
   PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_BATCH_SIZE               events one publish script writes (default 500)
   RUNSTATE_LOG_LEVEL                debug, info, warning or error (default: info for workers)"""
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     api_tokens: str | None = Field(default=None, repr=False)  # "token:account,token:account"
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit
-    api_read_timeout: float = Field(default=30, gt=0, le=3600)  # seconds for a request's headers, then its body
+    api_read_timeout: float = Field(default=30, gt=0, le=3600)  # seconds a request's body may take after its headers
     queue_name: str = "runstate"
     log_level: str | None = None
 
