@@ -16,19 +16,20 @@ from tests.support.processes import cli_env, runstate
 from worker.store import keys
 
 SEE = "(runstate --help lists the environment variables)"
-REFUSED = "Redis is unreachable (ConnectionError: Error 111 connecting to 127.0.0.1:1. Connection refused.)"
+NOBODY = free_port()  # nothing listens there
+REFUSED = f"Redis is unreachable (ConnectionError: Error 111 connecting to 127.0.0.1:{NOBODY}. Connection refused.)"
 MISTAKES = [
     (
         ["stats"],
-        {"REDIS_URL": "redis://127.0.0.1:1/0"},
+        {"REDIS_URL": f"redis://127.0.0.1:{NOBODY}/0"},
         1,
-        f"runstate: REDIS_URL=redis://127.0.0.1:1/0: {REFUSED}; start Redis or point REDIS_URL at it",
+        f"runstate: REDIS_URL=redis://127.0.0.1:{NOBODY}/0: {REFUSED}; start Redis or point REDIS_URL at it",
     ),
     (
         ["runs"],
-        {"REDIS_URL": "redis://me:hunter2@127.0.0.1:1/0"},
+        {"REDIS_URL": f"redis://me:hunter2@127.0.0.1:{NOBODY}/0"},
         1,
-        f"runstate: REDIS_URL=redis://me:***@127.0.0.1:1/0: {REFUSED}; start Redis or point REDIS_URL at it",
+        f"runstate: REDIS_URL=redis://me:***@127.0.0.1:{NOBODY}/0: {REFUSED}; start Redis or point REDIS_URL at it",
     ),
     (
         ["stats"],
@@ -64,13 +65,13 @@ MISTAKES = [
         " (see python -m worker publish --help)",
     ),
     (
-        ["serve", "--port", "1"],
+        ["serve", "--port", str(NOBODY)],
         {"RUNSTATE_API_TOKENS_FILE": "/nowhere/tokens"},
         2,
         f"runstate: RUNSTATE_API_TOKENS_FILE=/nowhere/tokens: cannot be read: No such file or directory {SEE}",
     ),
     (
-        ["serve", "--port", "1"],
+        ["serve", "--port", str(NOBODY)],
         {"RUNSTATE_API_TOKENS": "tok_a:acct_a,secret-without-account"},
         2,
         f"runstate: RUNSTATE_API_TOKENS: entry 2 is not token:account {SEE}",
