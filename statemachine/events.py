@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from statemachine.bounds import (
     KEY_ID_PATTERN,
+    MAX_JSON_DEPTH,
     CostUsd,
     EventId,
     JsonObject,
@@ -256,6 +257,8 @@ def _describe(error: Any) -> str:
         return "type: field required; expected one of " + ", ".join(EventType)
     if kind == "extra_forbidden":
         return f"{'.'.join(loc)}: unknown field; not allowed here"
+    if kind == "json_invalid" and "recursion limit" in error["ctx"]["error"]:
+        return f"event nests too deep; its data may nest at most {MAX_JSON_DEPTH} levels"
     if kind == "json_invalid":
         return f"not valid JSON: {error['ctx']['error']}"
     if kind == "model_type" and not loc:

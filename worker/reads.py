@@ -10,6 +10,7 @@ from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
 from worker.store import keys
+from worker.store.deletion import was_deleted
 from worker.store.runs import Store
 
 
@@ -21,10 +22,17 @@ class NotFound(LookupError):
         super().__init__(f"{what} not found")
 
 
+class Deleted(NotFound):
+    """Raised when the run was deleted (`delete run`, DELETE /v1/runs/{id}): not just missing."""
+
+    def __init__(self, run_id: str) -> None:
+        LookupError.__init__(self, f"run {run_id!r} was deleted")
+
+
 def _state(store: Store, run_id: str) -> RunState:
     state = store.get(run_id)
     if state is None:
-        raise NotFound(f"run {run_id!r}")
+        raise Deleted(run_id) if was_deleted(store.redis, run_id) else NotFound(f"run {run_id!r}")
     return state
 
 

@@ -13,6 +13,17 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
 URL_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
 URL_FORMS = "redis://HOST:PORT/DB or redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class BadSetting(ValueError):
+    """Raised when an environment variable's value cannot be used; the message names the
+    variable and what is wrong, never a secret it holds."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
 
 # Named in every command's --help, so a user can see what the command reads.
 ENVIRONMENT_HELP = """\b
@@ -38,6 +49,7 @@ Environment:
   RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
+  RUNSTATE_API_READ_TIMEOUT         serve: seconds a request's body may take to arrive (30)
   PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_PRICES                   off: leave costs a producer did not report unpriced (default on)
   RUNSTATE_SSL_CERTFILE             serve: PEM certificate for https (with RUNSTATE_SSL_KEYFILE)
@@ -106,6 +118,7 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit
     prices: bool = True  # price usage reported without a cost from genai-prices' table
+    api_read_timeout: float = Field(default=30, gt=0, le=3600)  # seconds a request's body may take after its headers
     queue_name: str = "runstate"
     log_level: str | None = None
     replica_acks: int = Field(default=0, ge=0, le=16)  # replicas that must confirm a publish (Redis WAIT)
@@ -135,7 +148,21 @@ class Settings(BaseSettings):
             raise ValueError(f"must be seconds separated by commas (got {value!r})") from None
         if any(not 0 <= d <= 30 * 86_400 for d in delays):
             raise ValueError("each delay must be between 0 and 30 days")
-        return value  # None: info for workers, warning for one-shot commands
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():  # an empty REDIS_URL must not mean localhost
+            raise ValueError(f"is empty; unset it for {DEFAULT_REDIS_URL}, or name your server")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str | None) -> str | None:  # None: info for workers, warning for one-shot commands
+        if value is not None and value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value
 
     @property
     def effective_redis_url(self) -> str:
@@ -147,12 +174,17 @@ class Settings(BaseSettings):
         return parse_sentinel_url(url) if url.startswith(f"{SENTINEL_SCHEME}://") else None
 
     def api_token_accounts(self) -> dict[str, str]:
-        """Bearer token -> account, from RUNSTATE_API_TOKENS and RUNSTATE_API_TOKENS_FILE."""
-        entries = (self.api_tokens or "").split(",")
+        """Bearer token -> account, from RUNSTATE_API_TOKENS and RUNSTATE_API_TOKENS_FILE; raises
+        BadSetting naming the entry (never its token) that is not `token:account`."""
+        found = _token_entries("RUNSTATE_API_TOKENS", "entry", (self.api_tokens or "").split(","))
         if self.api_tokens_file is not None:
-            entries += self.api_tokens_file.read_text(encoding="utf-8").splitlines()
-        pairs = (e.split("#", 1)[0].strip().rsplit(":", 1) for e in entries)
-        return {token.strip(): acct.strip() for token, acct in (p for p in pairs if len(p) == 2) if token and acct}
+            variable = f"RUNSTATE_API_TOKENS_FILE={self.api_tokens_file}"
+            try:
+                lines = self.api_tokens_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise BadSetting(variable, f"cannot be read: {exc.strerror or exc}") from None
+            found |= _token_entries(variable, "line", lines)
+        return found
 
     def retry_schedule(self) -> list[float]:
         """Read at send time, so a changed schedule applies to deliveries already queued."""
@@ -167,3 +199,17 @@ class Settings(BaseSettings):
             clock_skew_ms=int(self.clock_skew * 1000),
             default_inactivity_timeout=self.default_inactivity_timeout or None,
         )
+
+
+def _token_entries(variable: str, unit: str, entries: list[str]) -> dict[str, str]:
+    """`token:account` entries; blank ones and `#` comments are skipped."""
+    found = {}
+    for number, entry in enumerate(entries, start=1):
+        text = entry.split("#", 1)[0].strip()
+        if not text:
+            continue
+        token, _, account = (part.strip() for part in text.rpartition(":"))
+        if not token or not account:
+            raise BadSetting(variable, f"{unit} {number} is not token:account")
+        found[token] = account
+    return found

@@ -2,7 +2,7 @@
 cancel a run, delete one. Another account's run answers 404, exactly like a missing one."""
 
 import secrets
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 import structlog
@@ -17,12 +17,13 @@ from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
 from worker.api.paging import Cursor, Limit, Order, Page, envelope, page_of, unknown_cursor
 from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
-from worker.store.deletion import DeleteContended, Deleter
+from worker.store.deletion import DeleteContended, Deleter, was_deleted
 from worker.store.envelope import Envelope
 
 log = structlog.get_logger("runstate.api")
-router = APIRouter(responses=RESPONSES | NOT_FOUND)
-T = TypeVar("T")
+router = APIRouter(
+    responses=RESPONSES | NOT_FOUND | {410: documented("RESOURCE_DELETED: the run was deleted (DELETE /v1/runs/{id})")}
+)
 _CANCELLED: dict[int | str, dict[str, Any]] = {
     202: {"model": CancelQueued},
     409: documented("CONFLICT: the run has already finished"),
@@ -33,6 +34,8 @@ _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers 
 def owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
     """The run, when it is the account's; else 404, exactly as if it were missing."""
     state = runtime.store.get(run_id)
+    if state is None and was_deleted(runtime.redis, run_id):
+        raise ApiError(410, f"run {run_id!r} was deleted", code="RESOURCE_DELETED")
     if state is None or state.run.account_id != owner:
         raise ApiError(404, f"run {run_id!r} not found")
     return state
@@ -149,4 +152,5 @@ def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
     except DeleteContended as contended:
         raise ApiError(409, str(contended)) from None
     if not deleted:
+        owned_run(runtime, run_id, owner)  # 410 when it was deleted already, else 404
         raise ApiError(404, f"run {run_id!r} not found")

@@ -23,10 +23,11 @@ from statemachine.events import parse_event
 from worker.api.auth import Account, Rt
 from worker.api.errors import RESPONSES, ApiError, documented
 from worker.api.events import read_body
+from worker.api.guard import TRACES_BODY
 from worker.intake.otlp import Mapped, map_request
 from worker.store.envelope import Envelope
 
-MAX_EXPORT = 8 * 1_048_576  # bytes of one export, compressed and uncompressed alike
+MAX_EXPORT = TRACES_BODY  # bytes of one export, compressed and uncompressed alike
 PROTOBUF = "application/x-protobuf"
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 # Among events of one instant: a run starts first and ends last, its steps between.

@@ -10,7 +10,9 @@ import click
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
 from statemachine.status import RunStatus
 from worker import reads
-from worker.cli.support import Commands, print_json, print_lines, runtime_from_env
+from worker.cli.errors import Runstate
+from worker.cli.publish import publish
+from worker.cli.support import print_json, print_lines, runtime_from_env
 from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
 
@@ -28,38 +30,9 @@ def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
     )
 
 
-@click.group(cls=Commands, epilog=ENVIRONMENT_HELP)
+@click.group(cls=Runstate, epilog=ENVIRONMENT_HELP)
 def main() -> None:
     """runstate keeps the lifecycle of AI-agent runs and their steps correct."""
-
-
-@main.command(epilog=ENVIRONMENT_HELP)
-@click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
-def publish(files: tuple[str, ...]) -> None:
-    """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
-
-    Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid, or
-    when RUNSTATE_REPLICA_ACKS replicas did not confirm them in time (publish again: ids dedupe).
-    """
-    from worker.store.durability import NotReplicated
-
-    runtime = runtime_from_env()
-    publisher = runtime.publisher
-    accepted = invalid = 0
-    for name in files or ("-",):
-        try:
-            with click.open_file(name, "rb") as stream:
-                report = publisher.publish_lines(stream)
-        except NotReplicated as behind:
-            click.echo(f"runstate: {name}: {behind}", err=True)
-            sys.exit(1)
-        prefix = "" if len(files) <= 1 else f"{name}: "
-        for number, reason in report.errors:
-            click.echo(f"{prefix}line {number}: {reason}", err=True)
-        accepted += report.accepted
-        invalid += len(report.errors)
-    click.echo(f"published {accepted} events; {invalid} invalid lines", err=True)
-    sys.exit(1 if invalid else 0)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -127,11 +100,11 @@ def delete() -> None:
 @click.argument("run_id")
 def delete_run(run_id: str) -> None:
     """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
-    from worker.store.deletion import Deleter
+    from worker.store.deletion import Deleter, was_deleted
 
     runtime = runtime_from_env()
     if not Deleter(runtime.redis, runtime.settings.retention).delete(run_id):
-        raise reads.NotFound(f"run {run_id!r}")
+        raise reads.Deleted(run_id) if was_deleted(runtime.redis, run_id) else reads.NotFound(f"run {run_id!r}")
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -184,14 +157,20 @@ _PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--ssl-keyfile", type=_PEM, envvar="RUNSTATE_SSL_KEYFILE", help="The certificate's PEM private key.")
 def serve(host: str, port: int, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
     """Serve the HTTP API (FastAPI on uvicorn), over https given a certificate and its key."""
+    import structlog
     import uvicorn
 
     from worker.api.app import create_app
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together: give both, or neither for plain http")
-    app = create_app(runtime_from_env(log_level="info"))
+    app = create_app(runtime_from_env(log_level="info"))  # a malformed token entry stops it here
+    if not app.state.tokens:
+        structlog.get_logger("runstate.api").warning(
+            "serve.no_tokens", hint="set RUNSTATE_API_TOKENS or RUNSTATE_API_TOKENS_FILE: every /v1/ route answers 401"
+        )
     uvicorn.run(app, host=host, port=port, log_config=None, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
+main.add_command(publish)
 main.add_command(webhooks)

@@ -11,7 +11,7 @@ import orjson
 from worker import logs
 from worker.reads import NotFound
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.settings import BadSetting, Settings
 
 
 def settings_from_env() -> Settings:
@@ -21,7 +21,10 @@ def settings_from_env() -> Settings:
 def runtime_from_env(embedded_when_unset: bool = False, log_level: str = "warning") -> Runtime:
     settings = settings_from_env()
     logs.configure(settings.log_level or log_level)
-    return Runtime.connect(settings, embedded_when_unset=embedded_when_unset)
+    try:
+        return Runtime.connect(settings, embedded_when_unset=embedded_when_unset)
+    except ValueError as error:  # redis-py's words for a URL it cannot parse
+        raise BadSetting(f"REDIS_URL={settings.redis_url}", str(error)) from None
 
 
 def print_json(value: Any, *, pretty: bool = False) -> None:

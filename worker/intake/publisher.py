@@ -50,11 +50,17 @@ class Publisher:
         self.replica_acks, self.replica_ack_timeout = replica_acks, replica_ack_timeout
 
     def publish_lines(
-        self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        account: str | None = None,
+        origin: Origin = Origin.EVENT,
+        report: PublishReport | None = None,
     ) -> PublishReport:
         """JSON Lines in, numbered from 1; blank lines are skipped but still counted. Returns once
-        RUNSTATE_REPLICA_ACKS replicas have the valid ones (else raises NotReplicated)."""
-        report = PublishReport()
+        RUNSTATE_REPLICA_ACKS replicas have the valid ones (else raises NotReplicated). `report`,
+        when given, is filled as it goes: a caller that Redis cuts off still knows how many were stored."""
+        report = report if report is not None else PublishReport()
         valid: list[tuple[str, Envelope]] = []
         for number, line in enumerate(lines, start=1):
             try:
@@ -74,7 +80,7 @@ class Publisher:
             job_id = self.enqueue(chunk)
             if job_id is not None:
                 report.job_ids.append(job_id)
-        report.accepted = len(valid)
+            report.accepted += len(chunk)
         if valid:
             self.confirm()
         return report

@@ -69,6 +69,11 @@ def _step_index(state: RunState) -> list[str]:
     return [keys.step_index(state.run.account_id, step_id) for step_id in state.steps]
 
 
+def was_deleted(redis: Redis, run_id: str) -> bool:
+    """Whether the run was deleted (its tombstone says so, for twice RUNSTATE_RETENTION)."""
+    return redis.get(keys.tombstone(run_id)) == TOMBSTONE.encode()
+
+
 def _keys(run_id: str) -> list[str]:
     return [
         keys.run(run_id),

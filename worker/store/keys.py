@@ -105,6 +105,9 @@ EXPIRIES = f"{PREFIX}:expiries"
 # library's keys). Each expires a window after its last request.
 RATE_LIMIT = f"{PREFIX}:ratelimit"
 
+# String `/healthz` writes with a 10 s TTL: a Redis that refuses writes fails the check.
+HEALTH = f"{PREFIX}:health"
+
 # List of rejected-event records (JSON), oldest first. No TTL: every rejection is kept.
 REJECTED = f"{PREFIX}:rejected"
 
