@@ -17,7 +17,8 @@ PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
-    """Redis on CPU 0 and the measured process on CPU 1, as DESIGN.md asks, where taskset exists."""
+    """Redis on CPU 0 and the measured process on CPU 1, as benchmarks/README.md ("How they are
+    measured") says, where taskset exists."""
     return ["taskset", "-c", str(cpu), *argv] if PIN else argv
 
 

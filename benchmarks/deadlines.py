@@ -1,10 +1,12 @@
 """Deadline lag: N deadlines falling due over a span of seconds, fired by two live workers.
 
-    python -m benchmarks.deadlines [--count 10000] [--span 60] [--workers 2]
+    python -m benchmarks.deadlines [--count 10000] [--span 60] [--workers 2] [--inactivity]
 
 Prints the lag from due to applied (p50, p99, max) and counts fired early, missed and
-twice. Redis runs pinned to CPU 0 and the workers to CPU 1 (taskset), on a private
-redis-server.
+twice. `--inactivity`: the runs time out for silence instead (`inactivity_timeout_seconds`),
+each heard from once more by a heartbeat halfway through the lead, so most of their timers
+first come due at the old deadline, find the run alive and move on to the new one.
+Redis runs pinned to CPU 0 and the workers to CPU 1 (taskset), on a private redis-server.
 """
 
 import os
@@ -25,7 +27,10 @@ from worker.settings import Settings
 @click.option("--count", default=10_000, show_default=True)
 @click.option("--span", default=60.0, show_default=True, help="Seconds over which the deadlines fall due.")
 @click.option("--workers", default=2, show_default=True)
-def main(count: int, span: float, workers: int) -> None:
+@click.option(
+    "--inactivity", is_flag=True, help="Inactivity timeouts (with one heartbeat each) instead of run timeouts."
+)
+def main(count: int, span: float, workers: int, inactivity: bool) -> None:
     with redis_server() as url:
         os.environ["REDIS_URL"] = url
         runtime = Runtime.connect(Settings())
@@ -33,6 +38,7 @@ def main(count: int, span: float, workers: int) -> None:
         try:
             start = runtime.store.now_ms() / 1000
             lead = 5.0  # the first deadline falls due after everything is published and applied
+            field = "inactivity_timeout_seconds" if inactivity else "timeout_seconds"
             lines = [
                 orjson.dumps(
                     {
@@ -40,12 +46,16 @@ def main(count: int, span: float, workers: int) -> None:
                         "type": "run.started",
                         "run_id": f"d{n}",
                         "occurred_at": start,
-                        "data": {"timeout_seconds": lead + span * n / count},
+                        "data": {field: lead + span * n / count},
                     }
                 ).decode()
                 for n in range(count)
             ]
             runtime.publisher.publish_lines(lines)
+            if inactivity:
+                time.sleep(max(0.0, start + lead / 2 - runtime.store.now_ms() / 1000))
+                beats = [f'{{"id": "h", "type": "run.heartbeat", "run_id": "d{n}"}}' for n in range(count)]
+                runtime.publisher.publish_lines(beats)
             deadline = time.monotonic() + lead + span + 30
             redis = Redis.from_url(url)
             while time.monotonic() < deadline:
@@ -69,7 +79,8 @@ def main(count: int, span: float, workers: int) -> None:
             lag = fired[0].applied_at - fired[0].at
             early += lag < 0
             lags.append(lag)
-    click.echo(f"deadlines: {count} over {span:g} s, {workers} workers (taskset: {'yes' if pinned(1, []) else 'no'})")
+    kind = "inactivity timeouts" if inactivity else "deadlines"
+    click.echo(f"{kind}: {count} over {span:g} s, {workers} workers (taskset: {'yes' if pinned(1, []) else 'no'})")
     if lags:
         click.echo(
             f"lag due -> applied: p50 {percentile([float(x) for x in lags], 0.5):.0f} ms, "

@@ -2,6 +2,7 @@
 timers, the webhook outbox, counters, metrics):
 
     python -m benchmarks.perf [--runs 2000] [--repeat 3] [--stored 100000] [--rate 1000] [--seconds 10]
+                              [--inactivity 60]
 
 - end-to-end events/s: the events published first, then drained by `runstate worker --burst`
   (one process, then two started together), timed from the workers' start to their exit,
@@ -10,7 +11,9 @@ timers, the webhook outbox, counters, metrics):
   and runstate's ratio to each;
 - publish → applied latency p50/p99 at an offered rate, one live worker;
 - Redis memory per finished 10-event run, and what retention leaves of it;
-- events/s with 1,000 and with `--stored` runs already stored.
+- events/s with 1,000 and with `--stored` runs already stored;
+- with `--inactivity S`: one worker's events/s with an inactivity timeout of S seconds on every
+  run (`RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT`), in turn with the same burst without.
 
 Beside each burst's events/s, its CPU per event (the workers' from their rusage, Redis's from
 INFO cpu): a busy shared machine moves wall time much more than CPU time, so the CPU figures
@@ -63,11 +66,13 @@ def burst(
     flush: bool = True,
     hooked: bool = False,
     code: Path | None = None,
+    inactivity: float | None = None,
 ) -> Burst:
     """`workers` burst workers started together over `runs` new runs of 10 events, published
     first. `hooked`: a webhook subscription wants every transition, so each commit also writes a
     delivery per transition into the outbox (no delivery process runs meanwhile). `code`: a
-    checkout of another version to publish and drain with."""
+    checkout of another version to publish and drain with. `inactivity`: every run has an
+    inactivity timeout of that many seconds, so every event moves its clock."""
     redis = Redis.from_url(redis_url)
     if flush:
         redis.flushdb()
@@ -80,7 +85,8 @@ def burst(
     runstate(["publish", str(write_events(folder / "burst.jsonl", lines))], redis_url, code=code)
     redis_cpu, children = _redis_cpu(redis), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2, code=code) for n in range(workers)]
+    env = {} if inactivity is None else {"RUNSTATE_DEFAULT_INACTIVITY_TIMEOUT": f"{inactivity:g}"}
+    procs = [start_runstate(["worker", "--burst"], redis_url, cpu=1 - n % 2, code=code, **env) for n in range(workers)]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("a burst worker failed")
     rate = events / (time.perf_counter() - started)
@@ -125,7 +131,12 @@ def _row(name: str, value: str, note: str = "") -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A checkout of another version: only the one-worker burst, this code against that one, in turn.",
 )
-def main(runs: int, repeat: int, stored: int, rate: float, seconds: float, against: Path | None) -> None:
+@click.option(
+    "--inactivity", type=float, default=None, help="Also: one worker with this inactivity timeout on every run."
+)
+def main(
+    runs: int, repeat: int, stored: int, rate: float, seconds: float, against: Path | None, inactivity: float | None
+) -> None:
     if against is not None:
         compare(against.resolve(), runs, repeat)
         return
@@ -140,16 +151,16 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float, again
             singles.append(burst(url, folder, runs, 1))
             return singles[-1].rate
 
-        ones, twos, hooks, ceilings, naives = _in_turn(
-            [
-                single,
-                lambda: burst(url, folder, runs, 2).rate,
-                lambda: burst(url, folder, runs, 1, hooked=True).rate,
-                lambda: baselines.rq_noop(url, 2000),
-                lambda: baselines.naive(url, lines[:2000]),
-            ],
-            repeat,
-        )
+        measures = [
+            single,
+            lambda: burst(url, folder, runs, 2).rate,
+            lambda: burst(url, folder, runs, 1, hooked=True).rate,
+            lambda: baselines.rq_noop(url, 2000),
+            lambda: baselines.naive(url, lines[:2000]),
+        ]
+        if inactivity is not None:
+            measures.append(lambda: burst(url, folder, runs, 1, inactivity=inactivity).rate)
+        ones, twos, hooks, ceilings, naives, *quiets = _in_turn(measures, repeat)
         one, two = statistics.median(ones), statistics.median(twos)
         ceiling, naive = statistics.median(ceilings), statistics.median(naives)
         waits = latency.measure(url, rate, seconds, folder)
@@ -179,6 +190,12 @@ def main(runs: int, repeat: int, stored: int, rate: float, seconds: float, again
         f"{statistics.median(hooks):,.0f} events/s",
         f"{_ratio(hooks, ones):.2f}x without; all: {_all(hooks)}",
     )
+    if quiets:
+        _row(
+            f"one worker, an inactivity timeout ({inactivity:g} s) on every run",
+            f"{statistics.median(quiets[0]):,.0f} events/s",
+            f"{_ratio(quiets[0], ones):.2f}x without; all: {_all(quiets[0])}",
+        )
     _row(
         "RQ no-op job per event (SimpleWorker, JSON)",
         f"{ceiling:,.0f} jobs/s",

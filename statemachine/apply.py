@@ -8,6 +8,7 @@ event, cascades, late usage and clamping.
 """
 
 from collections.abc import Set
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from statemachine.errors import AccountMismatch, IllegalTransition, RunstateError
@@ -23,26 +24,15 @@ from statemachine.events import (
     StepFailed,
     StepPlain,
 )
-from statemachine.lifecycle import RUN, STEP, legal_target
-from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, trusted
-from statemachine.policy import Policy, deadline_after
+from statemachine.inactivity import INACTIVITY, sign_of_life, silence, touched
+from statemachine.lifecycle import RUN, STEP, TARGETS, legal_target
+from statemachine.models import Run, RunState, Step, Tombstone, Transition, evolve, fresh, new_transition, trusted
+from statemachine.policy import Policy, deadline_after, effective_seconds
+from statemachine.pricing import REPORTED
 from statemachine.status import ObjectKind, Origin, Outcome, RunStatus, StepStatus
 
-# The status each event aims at: an event aimed at the current status is stale.
-TARGET: dict[EventType, str] = {
-    EventType.RUN_STARTED: RunStatus.RUNNING,
-    EventType.RUN_WAITING: RunStatus.WAITING,
-    EventType.RUN_RESUMED: RunStatus.RUNNING,
-    EventType.RUN_COMPLETED: RunStatus.COMPLETED,
-    EventType.RUN_FAILED: RunStatus.FAILED,
-    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
-    EventType.RUN_TIMED_OUT: RunStatus.TIMEOUT,
-    EventType.STEP_CREATED: StepStatus.IN_PROGRESS,
-    EventType.STEP_COMPLETED: StepStatus.COMPLETED,
-    EventType.STEP_FAILED: StepStatus.FAILED,
-    EventType.STEP_CANCELLED: StepStatus.CANCELLED,
-    EventType.STEP_EXPIRED: StepStatus.EXPIRED,
-}
+# The status each event aims at, from the lifecycle tables: an event aimed at the current status is stale.
+TARGET: dict[EventType, str] = {t: TARGETS[t.value] for t in EventType if t.value in TARGETS}  # not the signals
 
 LATE_USAGE = "late_usage"
 DEFAULT_POLICY = Policy()
@@ -60,6 +50,7 @@ class Incoming(NamedTuple):
     # the run's account, decided before the event was queued (its data's, else the account
     # holding its run id, else the publisher's; the token's through the API); None: undecided
     account: str | None = None
+    arrived_at: int | None = None  # ms, when it was published to runstate (None: unknown); clamped to `now`
 
 
 class Result(NamedTuple):
@@ -69,6 +60,7 @@ class Result(NamedTuple):
     rejection: RunstateError | None = None
     late_usage: bool = False
     remember_id: bool = True  # False when the event must leave no trace on the run
+    clock_skewed: bool = False  # its occurred_at was ahead of the apply time by more than the policy allows
 
 
 def apply_event(
@@ -88,12 +80,27 @@ def apply_event(
         return Result(current, Outcome.REJECTED, rejection=mismatch, remember_id=False)
     if current is not None:
         if event.id in seen:
-            return Result(current, Outcome.DUPLICATE, remember_id=False)
+            return _sign_of_life_only(current, incoming, now, policy, Outcome.DUPLICATE)
         if event.sequence is not None and event.sequence <= current.last_sequence:
-            return Result(current, Outcome.STALE)
+            return _sign_of_life_only(current, incoming, now, policy, Outcome.STALE)
     work = _Work(current, incoming, now, policy)
+    if event.event_type is EventType.RUN_HEARTBEAT:
+        # its id is not kept: a run may send thousands, and a repeated one changes nothing more
+        return work.result(work.heartbeat())._replace(remember_id=False)
     outcome = work.run_event() if event.event_type.kind is ObjectKind.RUN else work.step_event()
     return work.result(outcome)
+
+
+def _sign_of_life_only(current: RunState, incoming: Incoming, now: int, policy: Policy, outcome: Outcome) -> Result:
+    """A duplicate or an event stale by sequence changes nothing, but still shows its run alive
+    (a retrying producer is): it moves the run's inactivity clock, once a silence already past
+    has fired."""
+    remember = outcome is not Outcome.DUPLICATE
+    if current.run.inactivity_timeout_seconds is None:
+        return Result(current, outcome, remember_id=remember)
+    work = _Work(current, incoming, now, policy)
+    work.fire_silence_before()
+    return work.result(outcome)._replace(remember_id=remember)
 
 
 def _account_mismatch(current: RunState | None, incoming: Incoming) -> AccountMismatch | None:
@@ -122,7 +129,9 @@ class _Work:
     A plain class with slots: one is made per event, so its construction is kept cheap."""
 
     __slots__ = (
+        "alive",
         "at",
+        "clock_skewed",
         "current",
         "event",
         "history",
@@ -140,8 +149,15 @@ class _Work:
         self.incoming = incoming
         self.event: Event = incoming.event
         self.now = now
-        # the event's time: when it occurred, else when it is applied
-        self.at: int = self.event.occurred_at if self.event.occurred_at is not None else now
+        # the event's time: when it occurred, else when it is applied; a producer's clock ahead of
+        # Redis's by more than the policy allows is not believed (it could fire deadlines early)
+        occurred = self.event.occurred_at
+        self.clock_skewed = occurred is not None and occurred > now + policy.clock_skew_ms
+        self.at: int = now if occurred is None or self.clock_skewed else occurred
+        # when it shows the run alive; a deadline firing is no sign of life
+        self.alive: int | None = None
+        if incoming.origin is not Origin.DEADLINE:
+            self.alive = sign_of_life(occurred, incoming.arrived_at, now)
         self.policy = policy
         self.run: Run | None = current.run if current is not None else None
         self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}
@@ -158,13 +174,20 @@ class _Work:
             if TARGET[event.event_type] == RunStatus.RUNNING:  # run.started, run.resumed: creating is the change
                 return Outcome.APPLIED
         else:
-            self._fire_run_deadline_before(self.at)
+            self.fire_deadlines_before(self.at)
         run = self._the_run()
         if isinstance(event, RunStarted):
             if not run.started:
-                self.run = _fill_in(run, event)
+                self.run = _fill_in(_created_earlier(run, self.at), event)
             return Outcome.STALE
         return self._transition_run(event, origin=self.incoming.origin)
+
+    def heartbeat(self) -> Outcome:
+        """A sign of life and nothing else: it creates no run and adds no history."""
+        if self.run is None:
+            return Outcome.STALE
+        self.fire_deadlines_before(self.at)
+        return Outcome.APPLIED if self._the_run().status is RunStatus.RUNNING else Outcome.STALE
 
     def _the_run(self) -> Run:
         assert self.run is not None
@@ -180,6 +203,7 @@ class _Work:
             "timeout_seconds": timeout,
             "timeout_at": deadline_after(self.at, timeout),
             "waiting_timeout_seconds": self.policy.default_waiting_timeout,
+            "inactivity_timeout_seconds": effective_seconds(self.policy.default_inactivity_timeout),
         }
         run = fresh(Run, given)
         if isinstance(event, RunStarted):
@@ -200,7 +224,9 @@ class _Work:
         self._move_run(RunStatus(target), event, origin, self.at if at is None else at)
         return Outcome.APPLIED
 
-    def _move_run(self, target: RunStatus, event: Event | None, origin: Origin, at: int) -> None:
+    def _move_run(
+        self, target: RunStatus, event: Event | None, origin: Origin, at: int, note: str | None = None
+    ) -> None:
         run = self._the_run()
         stamp = max(at, run.created_at)
         update: dict[str, Any] = {"status": target}
@@ -219,12 +245,13 @@ class _Work:
         if target is RunStatus.CANCELLED:
             update["cancelled_at"] = stamp
         if target is RunStatus.TIMEOUT:
-            update["error"] = ErrorInfo(code="TIMEOUT", message=_timeout_message(run, origin))
+            message = silence(run) if note == INACTIVITY else _timeout_message(run, origin)
+            update["error"] = ErrorInfo(code="TIMEOUT", message=message)
         if isinstance(event, RunCompleted):
             update["outputs"] = event.data.outputs
         self.run = evolve(run, update)
         event_id, event_type = _cause(event, EventType.RUN_TIMED_OUT)
-        self._record(ObjectKind.RUN, run.id, run.status, target, stamp, origin, event_id, event_type)
+        self._record(ObjectKind.RUN, run.id, run.status, target, stamp, origin, event_id, event_type, note)
         if target in RUN.terminal:
             self._close_open_steps(target, stamp, event_id, event_type)
 
@@ -235,12 +262,49 @@ class _Work:
             if step.status is StepStatus.IN_PROGRESS:
                 self._move_step(step, closed, stamp, Origin.CASCADE, event_id, event_type, event=None)
 
-    def _fire_run_deadline_before(self, at: int) -> None:
-        """A deadline that passed before the event happened is applied first, stamped with itself."""
+    def fire_deadlines_before(self, at: int, alive: int | None = None) -> None:
+        """Deadlines that passed before `at` fire first, in the order of their instants, each
+        stamped with its own: a step that expired before its run ended is expired, and the run's
+        end — its timeout, or a silence that reached its limit before the event showed the run
+        alive (`alive`) — cascades only to the steps still open then. Never one Redis's clock has
+        not reached (`now`), whatever the event's time says. The same whenever it runs: a sweep
+        at each instant, a late sweep, or an event after them all."""
         run = self._the_run()
+        if run.status in RUN.terminal:
+            return
+        before = min(at, self.now + 1)
+        end = self._run_end(before, self.alive if alive is None else alive)
+        expiring = sorted(
+            (step.expires_at, step.id)
+            for step in self.steps.values()
+            if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at < before
+        )
+        for expires_at, step_id in expiring:
+            if end is not None and end[0] <= expires_at:
+                break  # the run ended first: its end closes the rest
+            self._move_step(self.steps[step_id], StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
+        if end is not None:
+            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, end[0], note=end[1])
+
+    def _run_end(self, before: int, alive: int | None) -> tuple[int, str | None] | None:
+        """When the run's own deadline ended it before `before`, and the note that says which:
+        the earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie."""
+        run = self._the_run()
+        ends: list[tuple[int, int, str | None]] = []
+        quiet = run.inactive_at()
+        if quiet is not None and alive is not None and quiet < alive:
+            ends.append((quiet, 0, INACTIVITY))
         due = run.deadline()
-        if run.status not in RUN.terminal and due is not None and due < at:
-            self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, due)
+        if due is not None and due < before:
+            ends.append((due, 1, None))
+        if not ends:
+            return None
+        instant, _, note = min(ends)
+        return instant, note
+
+    def fire_silence_before(self) -> None:
+        """Only the inactivity deadline, for an event that changes nothing else."""
+        self.fire_deadlines_before(-1)
 
     # --- steps -------------------------------------------------------------------------
 
@@ -250,7 +314,7 @@ class _Work:
         if self.run is None:
             self._create_run()
         else:
-            self._fire_run_deadline_before(self.at)
+            self.fire_deadlines_before(self.at)
         step = self.steps.get(event.step_id)
         if self._the_run().status in RUN.terminal:
             return self._late_usage(step, event)
@@ -297,7 +361,8 @@ class _Work:
         if event is not None:
             update.update(_step_fields(event))
             if isinstance(event, StepCompleted | StepFailed):
-                update.update(usage=event.data.usage, cost_usd=event.data.cost_usd)
+                cost, source = self._cost(step, event)
+                update.update(usage=event.data.usage, cost_usd=cost, cost_source=source)
                 update["stop_reason"] = event.data.stop_reason or step.stop_reason
             if isinstance(event, StepFailed):
                 update["error"] = event.data.error
@@ -310,16 +375,17 @@ class _Work:
         """Stale for status; but usage a finished step never recorded is still billed."""
         if not isinstance(event, StepCompleted | StepFailed):
             return Outcome.STALE
-        usage, cost = event.data.usage, event.data.cost_usd
+        usage = event.data.usage
         if step is None:
-            if usage is None and cost is None:
+            if usage is None and event.data.cost_usd is None:
                 return Outcome.STALE
             step = self._closed_late_step(event)
         update: dict[str, Any] = {}
         if usage is not None and step.usage is None:
             update["usage"] = usage
+        cost, source = self._cost(step, event)
         if cost is not None and step.cost_usd is None:
-            update["cost_usd"] = cost
+            update.update(cost_usd=cost, cost_source=source)
         if update:
             self.steps[step.id] = evolve(step, update)
             self.late_usage = True
@@ -333,6 +399,18 @@ class _Work:
                 note=LATE_USAGE,
             )
         return Outcome.STALE
+
+    def _cost(self, step: Step, event: StepCompleted | StepFailed) -> tuple[Decimal | None, str | None]:
+        """The reported cost, else the pricer's for the usage and model (the event's, else the step's)."""
+        data = event.data
+        if data.cost_usd is not None:
+            return data.cost_usd, REPORTED
+        model = data.model or step.model
+        pricer = self.policy.pricer
+        if pricer is None or data.usage is None or model is None:
+            return None, None
+        priced = pricer.price(model, data.provider_name or step.provider_name, data.usage, self.at)
+        return (None, None) if priced is None else priced
 
     def _closed_late_step(self, event: StepCompleted | StepFailed) -> Step:
         """A step first heard of after its run ended: recorded as the run's end would have closed it."""
@@ -363,35 +441,39 @@ class _Work:
         if event_type is None:
             event_id, event_type = self.event.id, self.event.type
         base = self.current.history_len if self.current is not None else 0
-        record = {
-            "n": base + len(self.history) + 1,
-            "object": kind,
-            "id": object_id,
-            "run_id": self.event.run_id,
-            "from_": None if before is None else str(before),
-            "to": str(after),
-            "event_id": event_id,
-            "event_type": event_type,
-            "origin": origin,
-            "at": at,
-            "applied_at": self.now,
-            "note": note,
-        }
-        self.history.append(trusted(Transition, record))  # every part is ours or already valid
+        parent = self.steps[object_id].parent_step_id if kind is ObjectKind.STEP else None
+        record = new_transition(  # every part is ours or already valid
+            n=base + len(self.history) + 1,
+            object=kind,
+            id=object_id,
+            run_id=self.event.run_id,
+            from_=None if before is None else str(before),
+            to=str(after),
+            event_id=event_id,
+            event_type=event_type,
+            origin=origin,
+            at=at,
+            applied_at=self.now,
+            note=note,
+            parent_step_id=parent,
+        )
+        self.history.append(record)
 
     def result(self, outcome: Outcome) -> Result:
         if self.run is None:
             return Result(self.current, outcome, rejection=self.rejection)
         previous = self.current
         parts = {
-            "run": self.run,
+            "run": self.run if self.alive is None else touched(self.run, self.alive),
             "steps": self.steps,
             "version": previous.version if previous else 0,  # the store counts versions, on commit
             "history_len": (previous.history_len if previous else 0) + len(self.history),
             "last_sequence": max(previous.last_sequence if previous else 0, self.event.sequence or 0),
         }
         state = trusted(RunState, parts)
-        return Result(state, outcome, tuple(self.history), self.rejection, self.late_usage)
+        return Result(
+            state, outcome, tuple(self.history), self.rejection, self.late_usage, clock_skewed=self.clock_skewed
+        )
 
 
 def _cause(event: Event | None, fallback: EventType) -> tuple[str | None, str]:
@@ -404,6 +486,15 @@ def _timeout_message(run: Run, origin: Origin) -> str:
     if origin is Origin.DEADLINE and run.timeout_seconds is not None:
         return f"run exceeded its timeout of {run.timeout_seconds:g} s"
     return "run timed out"
+
+
+def _created_earlier(run: Run, at: int) -> Run:
+    """A run created implicitly by a later-stamped event starts when its run.started says, if that
+    is earlier (an OTLP root span, sent last, starts before its children); never later. Its
+    timeout counts from the new start; the history keeps the creation record as it was written."""
+    if at >= run.created_at:
+        return run
+    return evolve(run, {"created_at": at, "timeout_at": deadline_after(at, run.timeout_seconds)})
 
 
 def _fill_in(run: Run, event: RunStarted) -> Run:
@@ -433,11 +524,15 @@ def _fill_in(run: Run, event: RunStarted) -> Run:
         update["timeout_at"] = deadline_after(run.created_at, data.timeout_seconds)
     if "waiting_timeout_seconds" in given:
         update["waiting_timeout_seconds"] = data.waiting_timeout_seconds
+    if "inactivity_timeout_seconds" in given:
+        update["inactivity_timeout_seconds"] = effective_seconds(data.inactivity_timeout_seconds)
     return evolve(run, update)
 
 
 _STEP_FIELDS = (
     "type",
+    "name",
+    "parent_step_id",
     "assistant_id",
     "thread_id",
     "model",
@@ -455,7 +550,7 @@ _STEP_FIELDS = (
 def _step_fields(event: StepPlain | StepCompleted | StepFailed) -> dict[str, Any]:
     """The descriptive fields a step event names; absent ones leave the step as it was."""
     data = event.data
-    named = data.model_fields_set  # fields the producer sent: usually a few of the twelve
+    named = data.model_fields_set  # fields the producer sent: usually a few of the fourteen
     update = {name: getattr(data, name) for name in _STEP_FIELDS if name in named and getattr(data, name) is not None}
     if data.step_details is not None:
         update["step_details"] = data.step_details.model_dump()

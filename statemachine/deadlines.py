@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from statemachine.apply import DEFAULT_POLICY, Incoming, Result, _Work
 from statemachine.events import RunPlain
+from statemachine.inactivity import KIND
 from statemachine.models import RunState
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, ObjectKind, Origin, Outcome, RunStatus, StepStatus
@@ -15,11 +16,20 @@ class Deadline:
     object: ObjectKind
     id: str
     run_id: str
-    kind: str  # "run_timeout", "waiting_timeout" or "step_expiry"
+    kind: str  # "run_timeout", "waiting_timeout", "inactivity_timeout" or "step_expiry"
 
 
 def upcoming(state: RunState) -> list[Deadline]:
     """Every deadline still ahead of this run and its open steps, soonest first."""
+    found = _fixed(state)
+    quiet = state.run.inactive_at()
+    if quiet is not None:
+        found.append(Deadline(quiet, ObjectKind.RUN, state.run.id, state.run.id, KIND))
+    return sorted(found)
+
+
+def _fixed(state: RunState) -> list[Deadline]:
+    """The deadlines that events do not move: the run's timeouts and its steps' expiries."""
     run = state.run
     if run.status in RUN_TERMINAL:
         return []
@@ -31,24 +41,27 @@ def upcoming(state: RunState) -> list[Deadline]:
     for step in state.steps.values():
         if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None:
             found.append(Deadline(step.expires_at, ObjectKind.STEP, step.id, run.id, "step_expiry"))
-    return sorted(found)
+    return found
 
 
 def next_due(state: RunState) -> int | None:
-    """When this run next needs a deadline fired, or None."""
-    deadlines = upcoming(state)
-    return deadlines[0].due if deadlines else None
+    """When this run next needs a worker for a deadline, or None: for the silence, the instant
+    its timer checks it (`inactivity.arm`), never after the deadline itself."""
+    dues = [d.due for d in _fixed(state)]
+    quiet = state.run.inactive_at()
+    if quiet is not None:
+        check = state.run.inactivity_check_at
+        dues.append(quiet if check is None else min(check, quiet))
+    return min(dues, default=None)
 
 
 def fire_deadlines(current: RunState, *, now: int, policy: Policy = DEFAULT_POLICY) -> Result:
-    """Fire what is due at `now` (ms) through the one door: the run's timeout (closing its open
-    steps as expired) or its steps' expiries, each stamped with its own deadline. Never early;
-    nothing fires for an object already terminal. APPLIED when something fired, else STALE."""
+    """Fire what is due at `now` (ms) through the one door, in the order of the deadlines'
+    instants, each stamped with its own: steps' expiries, and the run's timeout (closing the steps
+    still open then as expired). Never early; nothing fires for an object already terminal.
+    APPLIED when something fired, else STALE."""
     run = current.run
     tick = Incoming(RunPlain(id="deadline", type="run.timed_out", run_id=run.id), Origin.DEADLINE)
     work = _Work(current, tick, now, policy)
-    work._fire_run_deadline_before(now + 1)  # due at or before now
-    for step in list(work.steps.values()):
-        if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at <= now:
-            work._move_step(step, StepStatus.EXPIRED, step.expires_at, Origin.DEADLINE, None, "step.expired")
+    work.fire_deadlines_before(now + 1, alive=now + 1)  # due at or before now
     return work.result(Outcome.APPLIED if work.history else Outcome.STALE)

@@ -5,8 +5,8 @@ dict; enums become their values). Money is summed as Decimal and becomes a JSON 
 here, through `float()`, whose shortest repr keeps 0.3 as 0.3.
 
 - `native` — runstate's own object, the CLI's default.
-  Run: `{"object": "run"}`, then every Run field in model order except the internal flag
-  `started` (times RFC 3339, `error` `{code, message}` or null), then
+  Run: `{"object": "run"}`, then every Run field in model order except the internal
+  `started` and `inactivity_check_at` (times RFC 3339, `error` `{code, message}` or null), then
   `usage` `{prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, total_tokens}`
   (sums over the steps; total = prompt + completion), `cost_usd` (a number, 0.0 when none)
   and `step_count`.
@@ -39,7 +39,7 @@ from enum import StrEnum
 from typing import Any
 
 from statemachine.events import ErrorInfo, Usage
-from statemachine.models import Run, RunState, Step, Transition, totals
+from statemachine.models import TRANSITION_TIMES, Run, RunState, Step, Transition, totals
 from statemachine.status import STEP_TERMINAL, RunStatus, StepStatus
 from statemachine.timefmt import rfc3339, unix_seconds
 
@@ -98,7 +98,7 @@ LETTA_STOP_WORDS = {
     "max_tokens": "max_tokens_exceeded",
 }
 
-_RUN_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "timeout_at", "waiting_until")
+_RUN_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "timeout_at", "waiting_until", "active_at")
 _STEP_TIMES = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at", "expires_at")
 
 
@@ -123,22 +123,10 @@ def render_step(step: Step, run: Run, fmt: Format) -> dict[str, Any]:
 
 
 def render_transition(t: Transition) -> dict[str, Any]:
-    """One history record, as DESIGN.md "Records" shows it; `note` only when there is one."""
-    record: dict[str, Any] = {
-        "n": t.n,
-        "object": t.object.value,
-        "id": t.id,
-        "run_id": t.run_id,
-        "from": t.from_,
-        "to": t.to,
-        "event_id": t.event_id,
-        "event_type": t.event_type,
-        "origin": t.origin.value,
-        "at": rfc3339(t.at),
-        "applied_at": rfc3339(t.applied_at),
-    }
-    if t.note is not None:
-        record["note"] = t.note
+    """One history record, as docs/design.md "Records" shows it: as stored, its times in RFC 3339;
+    `note` and `parent_step_id` only when set."""
+    record = t.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    record.update({name: rfc3339(getattr(t, name)) for name in TRANSITION_TIMES})
     return record
 
 
@@ -152,8 +140,9 @@ def money(amount: Decimal) -> float:
 
 def _native_run(state: RunState) -> dict[str, Any]:
     run = state.run
-    fields = run.model_dump(mode="json", exclude={"started"})
+    fields = run.model_dump(mode="json", exclude={"started", "inactivity_check_at"})
     fields.update({name: rfc3339(getattr(run, name)) for name in _RUN_TIMES})
+    fields["inactive_at"] = rfc3339(run.inactive_at())  # when silence would time it out
     sums = totals(state.steps)
     usage = {
         "prompt_tokens": sums.prompt_tokens,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from statemachine.bounds import (
     KEY_ID_PATTERN,
+    MAX_JSON_DEPTH,
     CostUsd,
     EventId,
     JsonObject,
@@ -26,6 +27,7 @@ from statemachine.bounds import (
     key_id_problem,
 )
 from statemachine.errors import InvalidEvent
+from statemachine.lifecycle import TRIGGERS
 from statemachine.status import ObjectKind
 
 MAX_EVENT_BYTES = 262_144
@@ -42,6 +44,7 @@ class EventType(StrEnum):
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
     RUN_TIMED_OUT = "run.timed_out"
+    RUN_HEARTBEAT = "run.heartbeat"  # the run is alive: moves its inactivity clock, nothing else
     STEP_CREATED = "step.created"
     STEP_COMPLETED = "step.completed"
     STEP_FAILED = "step.failed"
@@ -58,20 +61,8 @@ class EventType(StrEnum):
         return _TRIGGERS[self]
 
 
-_TRIGGERS: dict[EventType, str | None] = {
-    EventType.RUN_STARTED: None,
-    EventType.RUN_WAITING: "wait",
-    EventType.RUN_RESUMED: "resume",
-    EventType.RUN_COMPLETED: "complete",
-    EventType.RUN_FAILED: "fail",
-    EventType.RUN_CANCELLED: "cancel",
-    EventType.RUN_TIMED_OUT: "time_out",
-    EventType.STEP_CREATED: None,
-    EventType.STEP_COMPLETED: "complete",
-    EventType.STEP_FAILED: "fail",
-    EventType.STEP_CANCELLED: "cancel",
-    EventType.STEP_EXPIRED: "expire",
-}
+# Read off the lifecycle tables, the one place that says which event fires which trigger.
+_TRIGGERS: dict[EventType, str | None] = {t: TRIGGERS[t.value] for t in EventType}
 
 
 _KINDS = {t: ObjectKind.RUN if t.startswith("run.") else ObjectKind.STEP for t in EventType}
@@ -123,6 +114,7 @@ class RunStartedData(_Strict):
     thread_id: Name | None = None
     timeout_seconds: Seconds = None
     waiting_timeout_seconds: Seconds = None
+    inactivity_timeout_seconds: Seconds = None
     state: JsonObject | None = None
     metadata: Metadata | None = None
 
@@ -149,6 +141,8 @@ class StepData(_Strict):
     """What any step event may carry: the fields that describe the step when it is created."""
 
     type: Literal["message_creation", "tool_calls"] | None = None
+    name: Name | None = None  # the tool's or the agent's name
+    parent_step_id: KeyId | None = None  # the step this one ran inside (an agent or tool step that called a model)
     assistant_id: Name | None = None
     thread_id: Name | None = None
     step_details: StepDetails | None = None
@@ -209,7 +203,7 @@ class RunFailed(_Envelope):
 
 
 class RunPlain(_Envelope):
-    type: Literal["run.resumed", "run.cancelled", "run.timed_out"]
+    type: Literal["run.resumed", "run.cancelled", "run.timed_out", "run.heartbeat"]
     data: NoData = NoData()
 
 
@@ -263,6 +257,8 @@ def _describe(error: Any) -> str:
         return "type: field required; expected one of " + ", ".join(EventType)
     if kind == "extra_forbidden":
         return f"{'.'.join(loc)}: unknown field; not allowed here"
+    if kind == "json_invalid" and "recursion limit" in error["ctx"]["error"]:
+        return f"event nests too deep; its data may nest at most {MAX_JSON_DEPTH} levels"
     if kind == "json_invalid":
         return f"not valid JSON: {error['ctx']['error']}"
     if kind == "model_type" and not loc:

@@ -11,8 +11,11 @@ from decimal import Decimal
 # RFC 3339 date-time with a mandatory offset; naive times are refused.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
-# Unix seconds accepted as input: 1970 up to the end of year 9999.
-MAX_UNIX_SECONDS = 253_402_300_799
+# Unix seconds accepted as input: 1970 up to the end of year 9989, so that every deadline an
+# event can set (at most ten years on: bounds.MAX_TIMEOUT_SECONDS) is still a date every output
+# can spell (Python's datetime, and so RFC 3339 here, ends with year 9999).
+MAX_UNIX_SECONDS = 253_086_767_999
+LATEST = "9989-12-31T23:59:59.999Z"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -41,8 +44,8 @@ def parse_time(value: object) -> int:
         if parsed < _EPOCH:
             raise ValueError(f"must not be before 1970 (got {value[:40]!r})")
         ms = (parsed - _EPOCH) // _ONE_MS
-        if ms > MAX_UNIX_SECONDS * 1000 + 999:  # a negative offset can push 9999-12-31 into year 10000
-            raise ValueError(f"must not be after 9999-12-31T23:59:59.999Z (got {value[:40]!r})")
+        if ms > MAX_UNIX_SECONDS * 1000 + 999:  # a negative offset can push 9989-12-31 into 9990
+            raise ValueError(f"must not be after {LATEST}, so that deadlines after it stay dates (got {value[:40]!r})")
         return ms
     raise ValueError(f"must be an RFC 3339 time with an offset or Unix seconds (got {type(value).__name__})")
 

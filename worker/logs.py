@@ -8,9 +8,13 @@ import structlog
 
 def configure(level: str = "info") -> None:
     """Readable lines on a terminal, JSON everywhere else; stdlib loggers (RQ's) go the same way."""
+    console = sys.stderr.isatty()
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
+    # JSON lines carry an exception as {"exc_type", "exc_value", "frames"}, not `"exc_info": true`;
+    # the console renderer prints the traceback itself.
+    exceptions: list[structlog.types.Processor] = [] if console else [structlog.processors.dict_tracebacks]
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -26,7 +30,7 @@ def configure(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *exceptions, renderer],
             foreign_pre_chain=shared,
         )
     )

@@ -8,9 +8,11 @@ import structlog
 from worker.drain import jobs
 from worker.drain.sweeper import Sweeper
 from worker.drain.turns import drain_ready
+from worker.intake.outages import work_until_stopped
 from worker.intake.queue import make_worker
 from worker.runtime import Runtime
 from worker.store.durability import warn_at_start
+from worker.store.outage import Outage, patiently
 
 log = structlog.get_logger("runstate.worker")
 
@@ -26,11 +28,15 @@ def tune_garbage_collector() -> None:
 
 
 def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "info") -> None:
-    """Work until stopped (SIGTERM finishes the current job first), or with `burst` until no work is left."""
+    """Work until stopped (SIGTERM finishes the current job first), or with `burst` until no work
+    is left; a Redis outage is waited out, never a reason to exit."""
     jobs.bind(runtime)
     if not runtime.embedded:
         warn_at_start(runtime.redis)
-    rq_worker = make_worker(runtime.redis, runtime.settings.queue_name, runtime.store, fork=fork, commands=not burst)
+    queue = runtime.settings.queue_name
+    rq_worker = patiently(  # RQ's worker names its connection at once: Redis may be failing over right then
+        lambda: make_worker(runtime.redis, queue, runtime.store, fork=fork, commands=not burst), Outage("worker")
+    )
     sweeper = Sweeper(runtime.with_own_connection())
     level = (runtime.settings.log_level or log_level).upper()
     if burst:
@@ -38,9 +44,9 @@ def run_worker(runtime: Runtime, *, burst: bool, fork: bool, log_level: str = "i
         # started together share the ready runs instead of waiting for wake-up jobs
         sweeper.sweep_safely()
         drain_ready(runtime, wake_consumed=False, seconds=math.inf)
-        rq_worker.work(burst=True, logging_level=level)
+        work_until_stopped(rq_worker, burst=True, logging_level=level)
         sweeper.sweep_safely()
         sweeper.flush_safely()
         return
     with sweeper.running():
-        rq_worker.work(burst=False, logging_level=level)
+        work_until_stopped(rq_worker, burst=False, logging_level=level)

@@ -12,27 +12,42 @@ from statemachine.models import RunState
 from statemachine.status import ObjectKind, Outcome
 from statemachine.timefmt import rfc3339
 from worker.store import keys
+from worker.store.deletion import was_deleted
 from worker.store.keys import RunRef
 from worker.store.owners import choose
 from worker.store.runs import Store
 
 
 class NotFound(LookupError):
-    """Raised when a run or step id names nothing stored; the message names the id."""
+    """Raised when an id (a run's, a step's; the CLI's subscriptions and deliveries too) names
+    nothing stored; the message names the id."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} not found")
 
 
+class Deleted(NotFound):
+    """Raised when the run was deleted (`delete run`, DELETE /v1/runs/{id}): not just missing."""
+
+    def __init__(self, run: RunRef) -> None:
+        LookupError.__init__(self, f"{_named(run)} was deleted")
+
+
 def resolve(store: Store, run_id: str, account: str | None = None) -> RunRef:
-    """The run `run_id` names: `account`'s, else the one stored run of that id. Raises NotFound
-    when there is none, `owners.AmbiguousRun` (naming the accounts) when several accounts have one."""
+    """The run `run_id` names: `account`'s, else the one stored run of that id, else the one
+    deleted run of that id (whose reads then raise Deleted). Raises NotFound when there is none,
+    `owners.AmbiguousRun` (naming the accounts) when several accounts have one."""
     if account is not None:
         return keys.ref(account, run_id)
-    owner = choose(run_id, store.holding(run_id))
+    owner = choose(run_id, store.holding(run_id)) or choose(run_id, _deleted_by(store, run_id))
     if owner is None:
         raise NotFound(f"run {run_id!r}")
     return keys.ref(owner, run_id)
+
+
+def _deleted_by(store: Store, run_id: str) -> set[str]:
+    """The accounts whose run of this id was deleted (while its tombstone says so)."""
+    return {a for a in store.owners([run_id])[run_id] if was_deleted(store.redis, keys.ref(a, run_id))}
 
 
 def _named(run: RunRef) -> str:
@@ -40,10 +55,15 @@ def _named(run: RunRef) -> str:
     return f"run {run_id!r} of account {account!r}"
 
 
+def missing(store: Store, run: RunRef) -> NotFound:
+    """What to raise for a run that is not stored: Deleted when its tombstone says so."""
+    return Deleted(run) if was_deleted(store.redis, run) else NotFound(_named(run))
+
+
 def _state(store: Store, run: RunRef) -> RunState:
     state = store.get(run)
     if state is None:
-        raise NotFound(_named(run))
+        raise missing(store, run)
     return state
 
 
@@ -104,7 +124,7 @@ def deadlines(store: Store, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def stats(store: Store) -> dict[str, Any]:
-    """Counts by outcome, in total, by object and by event type, plus late usage, gaps and refused jobs."""
+    """Counts by outcome, in total, by object and by event type, plus late usage, gaps, clock skew and refused jobs."""
     raw = store.stats()
     by_type = outcomes_by_type(raw)
     by_object = {
@@ -121,7 +141,9 @@ def stats(store: Store) -> dict[str, Any]:
         **totals,
         "late_usage": raw.get("late_usage", 0),
         "deadlines": raw.get("deadlines", 0),
+        "inactivity_timeouts": raw.get("inactivity_timeouts", 0),
         "gaps": raw.get("gaps", 0),
+        "clock_skew": raw.get("clock_skew", 0),
         "invalid_events": invalid,
         "poisoned_jobs": raw.get("job.poisoned", 0),
         **by_object,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 def cli_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("RUNSTATE_")}
-    env.update(REDIS_URL=redis_url, RUNSTATE_LOG_LEVEL="warning", **extra)
+    env.update({"REDIS_URL": redis_url, "RUNSTATE_LOG_LEVEL": "warning", **extra})
     return env
 
 

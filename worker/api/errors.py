@@ -15,11 +15,14 @@ CODES = {
     401: "AUTHORIZATION_ERROR",
     404: "RESOURCE_NOT_FOUND",
     405: "INVALID_INPUT",
+    408: "INVALID_INPUT",
     409: "CONFLICT",
+    410: "RESOURCE_DELETED",
     413: "INVALID_INPUT",
     422: "INVALID_INPUT",
     429: "RATE_LIMIT_EXCEEDED",
     500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 
@@ -69,6 +72,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
     ),
     500: documented("INTERNAL_ERROR: never with a stack trace"),
+    503: documented(
+        "SERVICE_UNAVAILABLE: Redis is unreachable, loading, out of memory or read-only; the message says which",
+        headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+    ),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: documented("RESOURCE_NOT_FOUND: missing, or another account's")}
 

@@ -28,7 +28,12 @@ _COUNTERS = {  # STATS field -> (metric name, help)
     "job.poisoned": ("runstate_poisoned_jobs", "Queue entries refused as not runstate's own jobs."),
     "late_usage": ("runstate_late_usage", "Stale step events whose usage was still added."),
     "deadlines": ("runstate_deadlines_fired", "Run timeouts and step expiries fired."),
+    "inactivity_timeouts": ("runstate_inactivity_timeouts", "Runs timed out for silence (among the deadlines)."),
     "gaps": ("runstate_sequence_gaps", "Sequence gaps skipped after the reorder window."),
+    "clock_skew": (
+        "runstate_clock_skew",
+        "Events whose occurred_at was ahead of Redis time beyond RUNSTATE_CLOCK_SKEW.",
+    ),
 }
 _HISTOGRAMS = {
     APPLY_LATENCY: ("runstate_apply_latency_seconds", "Seconds from publish to applied, per event."),

@@ -15,14 +15,17 @@ from statemachine.status import RUN_TERMINAL, Origin, RunStatus
 from statemachine.timefmt import rfc3339
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError, documented
+from worker.api.paging import Cursor, Limit, Order, Page, envelope, page_of, unknown_cursor
 from worker.api.schemas import CancelQueued, History, RefactorRun, RunList, StepList
 from worker.runtime import Runtime
-from worker.store.deletion import DeleteContended, Deleter
+from worker.store.deletion import DeleteContended, Deleter, was_deleted
 from worker.store.envelope import Envelope
 from worker.store.keys import ref
 
 log = structlog.get_logger("runstate.api")
-router = APIRouter(responses=RESPONSES | NOT_FOUND)
+router = APIRouter(
+    responses=RESPONSES | NOT_FOUND | {410: documented("RESOURCE_DELETED: the run was deleted (DELETE /v1/runs/{id})")}
+)
 _CANCELLED: dict[int | str, dict[str, Any]] = {
     202: {"model": CancelQueued},
     409: documented("CONFLICT: the run has already finished"),
@@ -30,8 +33,13 @@ _CANCELLED: dict[int | str, dict[str, Any]] = {
 _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers kept changing the run; try again")}
 
 
-def _owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
-    state = runtime.store.get(ref(owner, run_id))
+def owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+    """The token's account's run of this id; 410 when the account deleted it; else 404 (another
+    account's run of this id, live or deleted, is to this one an id nobody holds)."""
+    run = ref(owner, run_id)
+    state = runtime.store.get(run)
+    if state is None and was_deleted(runtime.redis, run):
+        raise ApiError(410, f"run {run_id!r} was deleted", code="RESOURCE_DELETED")
     if state is None:
         raise ApiError(404, f"run {run_id!r} not found")
     return state
@@ -47,7 +55,7 @@ def _step_format(fmt: Format) -> Format:
 @router.get("/v1/runs/{run_id}", response_model=None, responses={200: {"model": RefactorRun}})
 def get_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run as re-factor's GET /v1/run/{id} returns it."""
-    return render_run(_owned_run(runtime, run_id, owner), Format.REFACTOR)
+    return render_run(owned_run(runtime, run_id, owner), Format.REFACTOR)
 
 
 @router.get("/v1/runs/{run_id}/steps", response_model=None, responses={200: {"model": StepList}})
@@ -56,22 +64,17 @@ def list_steps(
     owner: Account,
     runtime: Rt,
     format: Annotated[Format, Query()] = Format.AZURE,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
-    """The run's steps in creation order, `limit` at a time after the step `after`."""
+    """The run's steps in creation order (`order=desc`: newest first), `limit` at a time after the
+    step `after` and before the step `before`; a cursor that is none of the run's steps is a 400."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
-    ids = list(state.steps)
-    start = ids.index(after) + 1 if after in state.steps else 0
-    page = ids[start : start + limit]
-    return {
-        "object": "list",
-        "data": [render_step(state.steps[i], state.run, fmt) for i in page],
-        "first_id": page[0] if page else None,
-        "last_id": page[-1] if page else None,
-        "has_more": start + limit < len(ids),
-    }
+    state = owned_run(runtime, run_id, owner)
+    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
+    return envelope([render_step(state.steps[i], state.run, fmt) for i in page.ids], page)
 
 
 @router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
@@ -80,7 +83,7 @@ def get_step(
 ) -> dict[str, Any]:
     """One step, in the asked format (azure by default)."""
     fmt = _step_format(format)
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if step_id not in state.steps:
         raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
     return render_step(state.steps[step_id], state.run, fmt)
@@ -89,7 +92,7 @@ def get_step(
 @router.get("/v1/runs/{run_id}/history", response_model=None, responses={200: {"model": History}})
 def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run's transitions, in order."""
-    _owned_run(runtime, run_id, owner)
+    owned_run(runtime, run_id, owner)
     return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(ref(owner, run_id))]}
 
 
@@ -98,27 +101,35 @@ def list_runs(
     owner: Account,
     runtime: Rt,
     status: RunStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = 20,
+    order: Order = Order.ASC,
+    after: Cursor = None,
+    before: Cursor = None,
+    thread_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> dict[str, Any]:
-    """The token's account's runs, oldest first; `after` a run id, the runs listed after it."""
-    anchor = None if after is None else ref(owner, after)
-    if anchor is not None and runtime.store.get(anchor) is None:
-        raise ApiError(400, f"after: run {after!r} is not one of this account's listed runs")
-    found = []
-    for state in runtime.store.runs(after=anchor, account=owner):
-        if status is None or state.run.status == status:
-            found.append(render_run(state, Format.REFACTOR))
+    """The token's account's runs, oldest first (`order=desc`: newest first); `after` and `before`
+    run ids, as for steps. A cursor that is not one of this account's runs is a 400. `thread_id`:
+    only the runs on that thread (how a resumed conversation finds its run)."""
+    for name, cursor in (("after", after), ("before", before)):
+        if cursor is not None and runtime.store.get(ref(owner, cursor)) is None:  # another's: as if missing
+            raise unknown_cursor(name, cursor, "account's runs")
+    backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
+    newest_first = (order is Order.DESC) != backwards
+    start = before if backwards else after
+    found: list[RunState] = []
+    for state in runtime.store.runs(
+        after=None if start is None else ref(owner, start), account=owner, newest_first=newest_first
+    ):
+        run = state.run
+        if run.id == before:
+            break
+        if status in (None, run.status) and thread_id in (None, run.thread_id):
+            found.append(state)
             if len(found) > limit:
                 break
-    page = found[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(found) > limit,
-    }
+    chosen = found[:limit][::-1] if backwards else found[:limit]
+    page = Page([state.run.id for state in chosen], len(found) > limit)
+    return envelope([render_run(state, Format.REFACTOR) for state in chosen], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
@@ -128,7 +139,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
 
     A worker applies it in the run's order: whatever finished the run first still wins.
     """
-    state = _owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner)
     if state.run.status in RUN_TERMINAL:
         raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
     event_id = f"api_cancel_{secrets.token_hex(12)}"
@@ -147,4 +158,5 @@ def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
     except DeleteContended as contended:
         raise ApiError(409, str(contended)) from None
     if not deleted:
+        owned_run(runtime, run_id, owner)  # 410 when it was deleted already, else 404
         raise ApiError(404, f"run {run_id!r} not found")

@@ -5,12 +5,15 @@ describe those shapes (schemathesis checks every answer against them), so a fiel
 required wherever the renderer always writes it, null or not.
 """
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from statemachine.status import ObjectKind, Origin, RunStatus
+from statemachine.models import TransitionRecord
+from statemachine.status import RunStatus
 from worker.api.errors import Rejection
+
+T = TypeVar("T")
 
 
 class Accepted(BaseModel):
@@ -63,46 +66,41 @@ class RefactorRun(BaseModel):
     metadata: dict[str, str]
 
 
-class RunList(BaseModel):
+class Listing(BaseModel, Generic[T]):
+    """`{"object": "list", "data": [...]}`: how every list is answered."""
+
+    object: Literal["list"]
+    data: list[T]
+
+
+class Page(Listing[T]):
+    """One page of a longer list: `after` its `last_id` asks for the next one."""
+
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+# The lists are subclasses, not bare `Page[...]`s: each keeps its own name and description in
+# the document, where pydantic would name a parametrized model `Page_RefactorRun_`.
+
+
+class RunList(Page[RefactorRun]):
     """The account's runs, oldest first; `after` the last id of one page gives the next."""
 
-    object: Literal["list"]
-    data: list[RefactorRun]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
 
-
-class StepList(BaseModel):
+class StepList(Page[dict[str, Any]]):
     """Steps in creation order, in the asked format (azure `thread.run.step`, Letta `Step` or native)."""
 
-    object: Literal["list"]
-    data: list[dict[str, Any]]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+
+class HistoryRecord(TransitionRecord[str]):
+    # The domain's record with its times in RFC 3339, as `render_transition` writes them. The
+    # document describes what an answer holds; it does not forbid more (as the domain does).
+    model_config = ConfigDict(extra="ignore")
 
 
-class HistoryRecord(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    n: int
-    object: ObjectKind
-    id: str
-    run_id: str
-    from_: str | None = Field(alias="from")
-    to: str
-    event_id: str | None
-    event_type: str
-    origin: Origin
-    at: str
-    applied_at: str
-    note: str | None = None  # "late_usage" when a stale event still added its usage
-
-
-class History(BaseModel):
-    object: Literal["list"]
-    data: list[HistoryRecord]
+class History(Listing[HistoryRecord]):
+    pass
 
 
 class CancelQueued(BaseModel):
@@ -125,9 +123,8 @@ class Webhook(BaseModel):
     secret: str  # whsec_…: whole only in the answer that creates it, masked afterwards
 
 
-class WebhookList(BaseModel):
-    object: Literal["list"]
-    data: list[Webhook]
+class WebhookList(Listing[Webhook]):
+    pass
 
 
 class Health(BaseModel):

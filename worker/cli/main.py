@@ -1,22 +1,20 @@
 """The `runstate` command: each subcommand parses, builds settings, and calls one function."""
 
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from statemachine.bounds import KEY_ID_PATTERN, key_id_problem
 from statemachine.dialects import RUN_FORMATS, STEP_FORMATS, Format
+from statemachine.status import RunStatus
 from worker import reads
-from worker.cli.support import print_json, print_lines, runtime_from_env
+from worker.cli.errors import Runstate
+from worker.cli.publish import publish
+from worker.cli.support import account_option, print_json, print_lines, runtime_from_env
 from worker.cli.webhooks import webhooks
 from worker.settings import ENVIRONMENT_HELP
-from worker.store.keys import RunRef
-from worker.store.owners import AmbiguousRun
-from worker.store.runs import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,62 +30,12 @@ def _format_option(choices: tuple[Format, ...]) -> Callable[[F], F]:
     )
 
 
-def _not_found(error: reads.NotFound | AmbiguousRun) -> NoReturn:
-    click.echo(f"runstate: {error}", err=True)
-    sys.exit(1)
-
-
-def _account_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(KEY_ID_PATTERN, value):
-        raise click.BadParameter(key_id_problem(value))
-    return value
-
-
-def _account_option(what: str) -> Callable[[F], F]:
-    return click.option("--account", help=what, metavar="ACCOUNT", callback=_account_id)
-
-
 _WHOSE = "The account whose run RUN_ID is (needed only when several accounts have a run of that id)."
 
 
-def _resolve(store: Store, run_id: str, account: str | None) -> RunRef:
-    """The run a command names; one line and exit 1 when there is none, or several to choose from."""
-    try:
-        return reads.resolve(store, run_id, account)
-    except (reads.NotFound, AmbiguousRun) as error:
-        _not_found(error)
-
-
-@click.group(epilog=ENVIRONMENT_HELP)
+@click.group(cls=Runstate, epilog=ENVIRONMENT_HELP)
 def main() -> None:
     """runstate keeps the lifecycle of AI-agent runs and their steps correct."""
-
-
-@main.command(epilog=ENVIRONMENT_HELP)
-@click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
-@_account_option(
-    "Account of the events that name none (data.account_id) and whose run id no account holds yet; it also "
-    "chooses among several accounts holding one. Default: RUNSTATE_DEFAULT_ACCOUNT."
-)
-def publish(files: tuple[str, ...], account: str | None) -> None:
-    """Validate JSON Lines events from FILES (stdin for - or none) and enqueue the valid ones.
-
-    An event's account is its data.account_id; else the account holding a run of its id; else
-    --account. Each invalid line is reported as `line K: <reason>`; exit 1 when any line was invalid.
-    """
-    runtime = runtime_from_env()
-    publisher = runtime.publisher
-    accepted = invalid = 0
-    for name in files or ("-",):
-        with click.open_file(name, "rb") as stream:
-            report = publisher.publish_lines(stream, account=account)
-        prefix = "" if len(files) <= 1 else f"{name}: "
-        for number, reason in report.errors:
-            click.echo(f"{prefix}line {number}: {reason}", err=True)
-        accepted += report.accepted
-        invalid += len(report.errors)
-    click.echo(f"published {accepted} events; {invalid} invalid lines", err=True)
-    sys.exit(1 if invalid else 0)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -109,47 +57,38 @@ def show() -> None:
 @show.command("run", epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
 @_format_option(RUN_FORMATS)
-@_account_option(_WHOSE)
+@account_option(_WHOSE)
 def show_run(run_id: str, fmt: str, account: str | None) -> None:
     """Show the run RUN_ID."""
     store = runtime_from_env().store
-    try:
-        print_json(reads.run(store, _resolve(store, run_id, account), Format(fmt)), pretty=True)
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.run(store, reads.resolve(store, run_id, account), Format(fmt)), pretty=True)
 
 
 @show.command("step", epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
 @click.argument("step_id")
 @_format_option(STEP_FORMATS)
-@_account_option(_WHOSE)
+@account_option(_WHOSE)
 def show_step(run_id: str, step_id: str, fmt: str, account: str | None) -> None:
     """Show the step STEP_ID of the run RUN_ID."""
     store = runtime_from_env().store
-    try:
-        print_json(reads.step(store, _resolve(store, run_id, account), step_id, Format(fmt)), pretty=True)
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.step(store, reads.resolve(store, run_id, account), step_id, Format(fmt)), pretty=True)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
 @_format_option(STEP_FORMATS)
-@_account_option(_WHOSE)
+@account_option(_WHOSE)
 def steps(run_id: str, fmt: str, account: str | None) -> None:
     """The steps of RUN_ID as a JSON array, in creation order."""
     store = runtime_from_env().store
-    try:
-        print_json(reads.steps(store, _resolve(store, run_id, account), Format(fmt)))
-    except reads.NotFound as error:
-        _not_found(error)
+    print_json(reads.steps(store, reads.resolve(store, run_id, account), Format(fmt)))
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
-@click.option("--status", type=click.Choice(["running", "waiting", "completed", "failed", "cancelled", "timeout"]))
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @_format_option(RUN_FORMATS)
-@_account_option("Only this account's runs (default: every account's).")
+@account_option("Only this account's runs (default: every account's).")
 def runs(status: str | None, fmt: str, account: str | None) -> None:
     """Every stored run as JSON Lines, oldest first."""
     print_lines(reads.runs(runtime_from_env().store, status, Format(fmt), account))
@@ -157,14 +96,11 @@ def runs(status: str | None, fmt: str, account: str | None) -> None:
 
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
-@_account_option(_WHOSE)
+@account_option(_WHOSE)
 def history(run_id: str, account: str | None) -> None:
     """The transitions of RUN_ID as JSON Lines, in order."""
     store = runtime_from_env().store
-    try:
-        print_lines(reads.history(store, _resolve(store, run_id, account)))
-    except reads.NotFound as error:
-        _not_found(error)
+    print_lines(reads.history(store, reads.resolve(store, run_id, account)))
 
 
 @main.group(epilog=ENVIRONMENT_HELP)
@@ -174,15 +110,15 @@ def delete() -> None:
 
 @delete.command("run", epilog=ENVIRONMENT_HELP)
 @click.argument("run_id")
-@_account_option(_WHOSE)
+@account_option(_WHOSE)
 def delete_run(run_id: str, account: str | None) -> None:
     """Delete the run RUN_ID: its steps, history and queued events; its tombstone keeps late events stale."""
     from worker.store.deletion import Deleter
 
     runtime = runtime_from_env()
-    run = _resolve(runtime.store, run_id, account)
+    run = reads.resolve(runtime.store, run_id, account)
     if not Deleter(runtime.redis, runtime.settings.retention).delete(run):
-        _not_found(reads.NotFound(f"run {run_id!r}" + ("" if account is None else f" of account {account!r}")))
+        raise reads.missing(runtime.store, run)
 
 
 @main.command(epilog=ENVIRONMENT_HELP)
@@ -225,16 +161,30 @@ def replay(file: Path, as_json: bool) -> None:
     sys.exit(1 if result.published.errors else 0)
 
 
+_PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @main.command(epilog=ENVIRONMENT_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Default: $PORT, else 8000.")
-def serve(host: str, port: int) -> None:
-    """Serve the HTTP API (FastAPI on uvicorn)."""
+@click.option("--ssl-certfile", type=_PEM, envvar="RUNSTATE_SSL_CERTFILE", help="PEM certificate: serve https.")
+@click.option("--ssl-keyfile", type=_PEM, envvar="RUNSTATE_SSL_KEYFILE", help="The certificate's PEM private key.")
+def serve(host: str, port: int, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn), over https given a certificate and its key."""
+    import structlog
     import uvicorn
 
     from worker.api.app import create_app
 
-    uvicorn.run(create_app(runtime_from_env(log_level="info")), host=host, port=port, log_config=None)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together: give both, or neither for plain http")
+    app = create_app(runtime_from_env(log_level="info"))  # a malformed token entry stops it here
+    if not app.state.tokens:
+        structlog.get_logger("runstate.api").warning(
+            "serve.no_tokens", hint="set RUNSTATE_API_TOKENS or RUNSTATE_API_TOKENS_FILE: every /v1/ route answers 401"
+        )
+    uvicorn.run(app, host=host, port=port, log_config=None, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
+main.add_command(publish)
 main.add_command(webhooks)

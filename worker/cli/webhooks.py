@@ -1,10 +1,9 @@
 """`runstate webhooks ...`: subscriptions, dead letters, replays, and the delivery process."""
 
-import sys
-
 import click
 
-from worker.cli.support import print_json, print_lines, runtime_from_env
+from worker.cli.support import Commands, print_json, print_lines, runtime_from_env
+from worker.reads import NotFound
 from worker.settings import ENVIRONMENT_HELP
 from worker.store.outbox import Deliveries, Delivery
 from worker.store.subscriptions import Subscriptions
@@ -24,7 +23,7 @@ def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, ob
     }
 
 
-@click.group(epilog=ENVIRONMENT_HELP)
+@click.group(cls=Commands, epilog=ENVIRONMENT_HELP)
 def webhooks() -> None:
     """Signed status-change webhooks: subscriptions, dead letters, replay, delivery."""
 
@@ -65,8 +64,7 @@ def list_(account: str | None) -> None:
 def remove(subscription_id: str) -> None:
     """Remove a subscription; its pending deliveries are dropped."""
     if not Subscriptions(runtime_from_env().redis).remove(subscription_id):
-        click.echo(f"runstate: subscription {subscription_id!r} not found", err=True)
-        sys.exit(1)
+        raise NotFound(f"subscription {subscription_id!r}")
 
 
 @webhooks.command(epilog=ENVIRONMENT_HELP)
@@ -77,8 +75,7 @@ def enable(subscription_id: str) -> None:
         subscription_id, enabled=True, disabled_reason=None, failing_since=None
     )
     if updated is None:
-        click.echo(f"runstate: subscription {subscription_id!r} not found", err=True)
-        sys.exit(1)
+        raise NotFound(f"subscription {subscription_id!r}")
     print_json(updated.public())
 
 
@@ -106,8 +103,7 @@ def replay(delivery_id: str | None, replay_all: bool) -> None:
     now = runtime.store.now_ms()
     for one in ids:
         if deliveries.replay(one, now) is None:
-            click.echo(f"runstate: delivery {one!r} not found", err=True)
-            sys.exit(1)
+            raise NotFound(f"delivery {one!r}")
     click.echo(f"replaying {len(ids)} deliveries", err=True)
 
 

@@ -17,6 +17,7 @@ from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent
 from statemachine.events import Event, EventType, parse_event
+from statemachine.inactivity import INACTIVITY, arm
 from statemachine.models import RunState, Tombstone, evolve
 from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
@@ -222,11 +223,14 @@ class Processor:
                 state = fired.state
                 changed = True
                 due = next_due(state) if isinstance(state, RunState) else None
+        if isinstance(state, RunState):
+            armed = arm(state.run, now)  # where the timer looks at the silence next: rarely moved
+            if armed is not state.run:
+                state, changed = evolve(state, {"run": armed}), True
+                due = next_due(state)
         if released.held and due is not None and due <= now:
             due = None  # it waits behind the held events: their window's end brings a worker back
-        fired_count = sum(1 for t in commit.history if t.origin is Origin.DEADLINE)
-        if fired_count:
-            commit.counters["deadlines"] = fired_count
+        _count_deadlines(commit)
         commit.held = released.held
         dues = [released.due(self.window_ms), due]  # a full inbox head is drained again at once
         commit.next_due = min((d for d in dues if d is not None), default=None)
@@ -249,12 +253,14 @@ class Processor:
             misplaced = InvalidEvent((f"queued for run {run_id!r} of account {account!r} but names another",))
             _reject_invalid(commit, envelope.text, misplaced, now)
             return state, False
-        result = apply_event(
-            state, Incoming(event, envelope.origin, account), now=now, seen=remembered, policy=self.policy
-        )
+        # the publisher's clock says when it arrived (0: unknown); the domain clamps it to `now`
+        incoming = Incoming(event, envelope.origin, account, envelope.published_at or None)
+        result = apply_event(state, incoming, now=now, seen=remembered, policy=self.policy)
         _bump(commit.counters, _COUNTER_NAMES[event.type, result.outcome])
         if result.late_usage:
             _bump(commit.counters, "late_usage")
+        if result.clock_skewed:
+            _bump(commit.counters, "clock_skew")
         if result.rejection is not None:
             commit.rejected.append((envelope.text, result.rejection))
         commit.history.extend(result.history)
@@ -262,7 +268,7 @@ class Processor:
             remembered.add(event.id)
             commit.seen.append(event.id)
             return result.state, True
-        return result.state, False
+        return result.state, result.state is not state  # a duplicate or a heartbeat moves the clock
 
 
 class Reading(NamedTuple):
@@ -309,6 +315,16 @@ class _Prepared:
     def event_ids(self) -> list[str]:
         """Ids to check against the run's seen set: the inbox head's and the held events'."""
         return list({q.event.id for q in self.by_raw.values() if q.event is not None})
+
+
+def _count_deadlines(commit: Commit) -> None:
+    """Deadlines fired, and among them timeouts for silence: each has its own counter."""
+    fired = [t for t in commit.history if t.origin is Origin.DEADLINE]
+    if fired:
+        commit.counters["deadlines"] = len(fired)
+        silent = sum(1 for t in fired if t.note == INACTIVITY)
+        if silent:
+            commit.counters["inactivity_timeouts"] = silent
 
 
 def _event_text(item: Queued) -> str:

@@ -17,6 +17,7 @@ from worker.drain.metrics import TIMER_LAG
 from worker.drain.parts import DrainParts
 from worker.store import keys
 from worker.store.keys import RunRef
+from worker.store.outage import Outage, is_fault
 
 log = structlog.get_logger("runstate.sweeper")
 
@@ -24,6 +25,9 @@ SWEEP_INTERVAL = 0.5  # seconds between sweeps: every due timer is seen within a
 CLAIM_LIMIT = 500
 PRUNE_INTERVAL = 10.0  # seconds between passes over the runs index
 PRUNE_LIMIT = 500
+# seconds a stopping worker waits for a sweep in progress: SIGTERM stops a worker within 2 s,
+# and a sweep cut short loses nothing (what it claimed comes back when the claim's lease ends)
+STOP_WAIT = 1.0
 
 
 class Sweeper:
@@ -32,6 +36,7 @@ class Sweeper:
         self.interval = interval
         self._stop = threading.Event()
         self._pruned_at = 0.0
+        self.outage = Outage("sweeper")
 
     def sweep_once(self) -> int:
         """Handle every timer due now; returns how many were claimed."""
@@ -59,16 +64,23 @@ class Sweeper:
             while self.runtime.store.prune_expired(PRUNE_LIMIT) == PRUNE_LIMIT:
                 pass
 
-    def sweep_safely(self) -> None:
+    def sweep_safely(self) -> float:
+        """One sweep; returns the seconds to wait before the next (backing off while Redis fails)."""
         try:
             self.sweep_once()
             self.housekeeping()
-        except Exception:  # a sweep must never stop sweeping: log, wait, try again
+        except Exception as error:  # a sweep must never stop sweeping: log, wait, try again
+            if is_fault(error):
+                return self.outage.failed(error)  # logged once per outage
             log.exception("timers.sweep_failed")
+            return self.interval
+        self.outage.recovered()
+        return self.interval
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sweep_safely()
+        wait = self.interval
+        while not self._stop.wait(wait):
+            wait = self.sweep_safely()
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -79,11 +91,12 @@ class Sweeper:
             yield
         finally:
             self._stop.set()
-            thread.join(timeout=10)
+            thread.join(timeout=STOP_WAIT)
             self.flush_safely()  # what this process recorded since its last sweep reaches Redis
 
     def flush_safely(self) -> None:
         try:
             self.runtime.recorder.flush(self.runtime.redis)
-        except Exception:
-            log.exception("metrics.flush_failed")
+        except Exception as error:
+            if not is_fault(error):
+                log.exception("metrics.flush_failed")

@@ -27,6 +27,7 @@ from statemachine.errors import InvalidEvent
 from statemachine.events import RunStarted, parse_event
 from statemachine.status import Origin
 from worker.intake.queue import WAKE_UP, make_queue
+from worker.store.durability import confirm_replicas
 from worker.store.envelope import Envelope, time_ms
 from worker.store.keys import RunRef, ref
 from worker.store.owners import AmbiguousRun, choose
@@ -57,19 +58,35 @@ class _Line(NamedTuple):
 
 class Publisher:
     def __init__(
-        self, store: Store, queue_name: str = "runstate", batch_size: int = 500, default_account: str = "default"
+        self,
+        store: Store,
+        queue_name: str = "runstate",
+        batch_size: int = 500,
+        *,
+        default_account: str = "default",
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 1.0,
     ) -> None:
         self.store = store
         self.queue = make_queue(store.redis, queue_name)
         self.batch_size = batch_size
         self.default_account = _account_id(default_account)
+        self.replica_acks, self.replica_ack_timeout = replica_acks, replica_ack_timeout
 
     def publish_lines(
-        self, lines: Iterable[str | bytes], *, account: str | None = None, origin: Origin = Origin.EVENT
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        account: str | None = None,
+        origin: Origin = Origin.EVENT,
+        report: PublishReport | None = None,
     ) -> PublishReport:
         """JSON Lines in, numbered from 1; blank lines are skipped but still counted. `account`: of the
-        events that name none and whose run id no account holds yet; it also chooses among several."""
-        report = PublishReport()
+        events that name none and whose run id no account holds yet; it also chooses among several.
+        Returns once RUNSTATE_REPLICA_ACKS replicas have the valid ones (else raises NotReplicated).
+        `report`, when given, is filled as it goes: a caller that Redis cuts off still knows how many
+        were stored."""
+        report = report if report is not None else PublishReport()
         account = None if account is None else _account_id(account)
         parsed: list[_Line] = []
         for number, line in enumerate(lines, start=1):
@@ -93,7 +110,9 @@ class Publisher:
             job_id = self.enqueue(chunk)
             if job_id is not None:
                 report.job_ids.append(job_id)
-        report.accepted = len(valid)
+            report.accepted += len(chunk)
+        if valid:
+            self.confirm()
         return report
 
     def _route(
@@ -113,6 +132,10 @@ class Publisher:
             holders.setdefault(line.run_id, set()).add(owner)  # what the publish records, for later lines
             routed.append((ref(owner, line.run_id), Envelope(line.text, owner, origin)))
         return routed
+
+    def confirm(self) -> None:
+        """Wait until RUNSTATE_REPLICA_ACKS replicas have what was enqueued (durability.confirm_replicas)."""
+        confirm_replicas(self.store.redis, self.replica_acks, self.replica_ack_timeout)
 
     def enqueue(self, events: list[tuple[RunRef, Envelope]]) -> str | None:
         """Queue validated events (their run, envelope); the id of the wake-up job this enqueued, if any."""

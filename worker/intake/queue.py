@@ -14,6 +14,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from statemachine.errors import PoisonedJob
+from worker.intake.outages import RidesOutRedis
 from worker.store.records import rejected_record
 from worker.store.runs import Store
 
@@ -114,6 +115,7 @@ class _RefusesGarbage:
         if not self.listens_for_commands:
             return
         worker: Any = self
+        worker.unsubscribe()  # a loop that Redis ended in its start-up may have left one behind
         worker.pubsub = worker.connection.pubsub()
         worker.pubsub.subscribe(**{worker.pubsub_channel_name: worker.handle_payload})
         worker.pubsub_thread = worker.pubsub.run_in_thread(
@@ -134,11 +136,11 @@ class _RefusesGarbage:
                 _record(self.runstate_store, str(job_id), f"cannot be read: {type(exc).__name__}: {exc}"[:300])
 
 
-class RunstateWorker(_RefusesGarbage, SimpleWorker):
+class RunstateWorker(RidesOutRedis, _RefusesGarbage, SimpleWorker):
     """Runs jobs in its own process: a job drains many events, so a fork per job is not worth it."""
 
 
-class RunstateForkingWorker(_RefusesGarbage, Worker):
+class RunstateForkingWorker(RidesOutRedis, _RefusesGarbage, Worker):
     """Forks a work horse per job (RQ's default model), for isolation over throughput."""
 
 

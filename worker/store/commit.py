@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from statemachine.errors import RunstateError
 from statemachine.models import RunState, Transition
 from statemachine.ordering import Held
+from statemachine.status import ObjectKind
 from worker.store import keys
 from worker.store.keys import RunRef
 from worker.store.outbox import outbox_records
@@ -139,4 +140,17 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "now": commit.now,
     }
     outbox = [x for d_id, record in deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)]
-    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox])
+    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox, *_step_index(commit)])
+
+
+def _step_index(commit: Commit) -> list[str]:
+    """The step index keys the commit sets (the script's last arguments): the steps it created,
+    or every step of a run it finishes, so that their entries expire with the run."""
+    state = commit.state
+    if state is None:
+        return []
+    account = state.run.account_id
+    if commit.finished:
+        return [keys.step_index(account, step_id) for step_id in state.steps]
+    created = {t.id for t in commit.history if t.object is ObjectKind.STEP and t.from_ is None}
+    return [keys.step_index(account, step_id) for step_id in created]

@@ -1,17 +1,19 @@
 """Delete a run for good: `runstate delete run` and `DELETE /v1/runs/{id}`.
 
 One Lua script (`lua/delete.lua`) removes the run's document (its steps inside), history, seen
-event ids, inbox (and its count in the queue depth), held events, its members in the runs index
-and the ready runs, and its timer, and leaves the tombstone, so that late events stay stale (the
-run stays in the expiries until its tombstone goes, to leave the owners of its run id then).
-Like every commit it is a compare-and-set on the run's version, and it moves the version on
-(from the same counter): a worker that read the run before the delete fails its own
-compare-and-set and then reads the tombstone, so no drain in flight can bring the run back.
+event ids, inbox (and its count in the queue depth), held events, its step index entries, its
+members in the runs index and the ready runs, and its timer, and leaves the tombstone, so that
+late events stay stale (the run stays in the expiries until its tombstone goes, to leave the
+owners of its run id then). Like every commit it is a compare-and-set on the run's version,
+and it moves the version on (from the same counter): a worker that read the run before the
+delete fails its own compare-and-set and then reads the tombstone, so no drain in flight can
+bring the run back.
 """
 
 import structlog
 from redis import Redis
 
+from statemachine.models import RunState
 from worker.store import keys, lua
 from worker.store.keys import RunRef
 
@@ -42,14 +44,25 @@ class Deleter:
             version, document = self.redis.hmget(keys.run(run), "v", "d")
             if document is None:
                 return False
+            state = RunState.model_validate_json(document)
             args: list[str | int] = [int(version or 0), run, keys.run_timer(run), self.tombstone_seconds, TOMBSTONE]
-            reply = int(self._delete(keys=_keys(run), args=args))
+            reply = int(self._delete(keys=_keys(run) + _step_index(state), args=args))
             if reply > 0:
                 account, run_id = keys.parts(run)
                 log.info("run.deleted", account=account, run_id=run_id, version=reply)
             if reply != lua.CONFLICT:
                 return reply > 0
         raise DeleteContended(keys.parts(run)[1], ATTEMPTS)
+
+
+def _step_index(state: RunState) -> list[str]:
+    return [keys.step_index(state.run.account_id, step_id) for step_id in state.steps]
+
+
+def was_deleted(redis: Redis, run: RunRef) -> bool:
+    """Whether the run was deleted (its tombstone says so, for twice RUNSTATE_RETENTION). The
+    tombstone is the run's, (account, run id): another account's deleted run of that id is not."""
+    return redis.get(keys.tombstone(run)) == TOMBSTONE.encode()
 
 
 def _keys(run: RunRef) -> list[str]:

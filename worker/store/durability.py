@@ -6,6 +6,8 @@ import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 
+from worker.store import keys
+
 log = structlog.get_logger("runstate.durability")
 
 
@@ -54,3 +56,32 @@ def warn_at_start(redis: Redis) -> list[str]:
     for warning in found:
         log.warning("redis.durability", problem=warning)
     return found
+
+
+class NotReplicated(Exception):
+    """Raised by a publish when fewer than RUNSTATE_REPLICA_ACKS replicas confirmed its events
+    within RUNSTATE_REPLICA_ACK_TIMEOUT: they are on the primary, but a failover now could lose
+    them. Publishing the same events again is safe (event ids dedupe)."""
+
+    def __init__(self, wanted: int, confirmed: int, timeout: float) -> None:
+        self.wanted, self.confirmed, self.timeout = wanted, confirmed, timeout
+        super().__init__(
+            f"only {confirmed} of the {wanted} replicas RUNSTATE_REPLICA_ACKS asks for confirmed the events "
+            f"within {timeout:g} s: they are on the primary, but a failover could lose them; "
+            "publish them again (event ids dedupe)"
+        )
+
+
+def confirm_replicas(redis: Redis, replicas: int, timeout: float) -> None:
+    """Return once `replicas` replicas have every write acknowledged before this call, or raise
+    NotReplicated. WAIT waits for its own connection's last write, so it follows a write of
+    its own on that connection: the replication stream is ordered, so a replica that has it
+    has every earlier write, whichever connection made them."""
+    if replicas <= 0:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.PROBE, b"1", px=10_000)
+        pipe.wait(replicas, max(1, int(timeout * 1000)))
+        _, confirmed = pipe.execute()
+    if int(confirmed) < replicas:
+        raise NotReplicated(replicas, int(confirmed), timeout)

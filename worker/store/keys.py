@@ -66,6 +66,15 @@ def held(run: RunRef) -> str:
     return f"{PREFIX}:held:{{{run}}}"
 
 
+def step_index(account: str, step_id: str) -> str:
+    """The run (its reference, account/run id) holding step `step_id` of `account`, for reads by
+    step id alone (Letta's GET /v1/steps/{id}). No TTL while the run is open; expires with the
+    finished run; deleted with it. A step id reused within an account names the run that wrote it
+    last. The step id is the hash tag (it has no braces), so no account name can make two keys
+    collide."""
+    return f"{PREFIX}:stepindex:{{{step_id}}}{account}"
+
+
 RUN_TIMER = "run:"  # the prefix of a run's member in TIMERS
 
 
@@ -137,13 +146,21 @@ EXPIRIES = f"{PREFIX}:expiries"
 # library's keys). Each expires a window after its last request.
 RATE_LIMIT = f"{PREFIX}:ratelimit"
 
+# String `/healthz` writes with a 10 s TTL: a Redis that refuses writes fails the check.
+HEALTH = f"{PREFIX}:health"
+
 # List of rejected-event records (JSON), oldest first. No TTL: every rejection is kept.
 REJECTED = f"{PREFIX}:rejected"
 
 # Hash of outcome counters by event type ("step.completed:applied", "run.started:stale"), plus
-# "late_usage", "gaps", "deadlines", "event.rejected", "job.poisoned" and "webhook:<outcome>". No TTL.
+# "late_usage", "gaps", "deadlines", "inactivity_timeouts", "event.rejected", "job.poisoned" and
+# "webhook:<outcome>". No TTL.
 STATS = f"{PREFIX}:stats"
 
 # Hash of histogram buckets the workers add to ("apply_latency:le:0.005", "apply_latency:sum",
 # "timer_lag:count", ...): what /metrics reports for every worker. No TTL.
 METRICS = f"{PREFIX}:metrics"
+
+# String written to learn whether Redis takes writes again after an outage, and to give a
+# publish's WAIT a write on its own connection to wait for. TTL 10 s.
+PROBE = f"{PREFIX}:probe"

@@ -10,7 +10,7 @@ MAX_KEPT_BYTES = 262_144  # a rejected event is kept whole up to the size a vali
 
 
 def rejected_record(raw: str, error: RunstateError, at: int) -> bytes:
-    """DESIGN.md's rejected record; the raw event is kept as JSON when it is JSON it can hold."""
+    """docs/design.md's rejected record ("Records"); the raw event is kept as JSON when it is JSON it can hold."""
     record = {"event": raw[:MAX_KEPT_BYTES], "reason": error.code, "detail": error.detail, "at": rfc3339(at)}
     if len(raw) <= MAX_KEPT_BYTES:
         try:

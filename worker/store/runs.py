@@ -191,6 +191,11 @@ class Store:
 
     # --- reads -------------------------------------------------------------------------
 
+    def run_of_step(self, account: str, step_id: str) -> RunRef | None:
+        """The run of `account` holding step `step_id`, from the step index."""
+        run = self.redis.get(keys.step_index(account, step_id))
+        return None if run is None else RunRef(as_text(run))
+
     def get(self, run: RunRef) -> RunState | None:
         document = self.redis.hget(keys.run(run), "d")
         return None if document is None else RunState.model_validate_json(document)
@@ -206,13 +211,18 @@ class Store:
     def history(self, run: RunRef) -> list[Transition]:
         return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run), 0, -1)]
 
-    def runs(self, chunk: int = 500, after: RunRef | None = None, account: str | None = None) -> Iterator[RunState]:
-        """Every stored run in creation order (`after`: those listed after that run; `account`: only
-        its runs); runs that have expired are pruned from the index on the way."""
-        rank = self.redis.zrank(keys.RUNS, after) if after is not None else None
+    def runs(
+        self, chunk: int = 500, after: RunRef | None = None, *, account: str | None = None, newest_first: bool = False
+    ) -> Iterator[RunState]:
+        """Every stored run in creation order, or newest first (`after`: those listed after that
+        run in that order; `account`: only its runs); runs that have expired are pruned from the
+        index on the way."""
+        redis = self.redis
+        rank_of, runs_in = (redis.zrevrank, redis.zrevrange) if newest_first else (redis.zrank, redis.zrange)
+        rank = rank_of(keys.RUNS, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
         mine = None if account is None else keys.ref(account, "")
-        while listed := [RunRef(as_text(run)) for run in self.redis.zrange(keys.RUNS, start, start + chunk - 1)]:
+        while listed := [RunRef(as_text(run)) for run in runs_in(keys.RUNS, start, start + chunk - 1)]:
             refs = listed if mine is None else [run for run in listed if run.startswith(mine)]
             documents = self._documents(refs)
             gone = [run for run, document in zip(refs, documents, strict=True) if document is None]

@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 
 from worker.settings import Settings
 from worker.store import keys
+from worker.store.outage import Outage, is_fault, probe
 from worker.store.outbox import Attempt, Deliveries, Delivery, DeliveryState
 from worker.store.runs import Store
 from worker.store.subscriptions import Subscription, Subscriptions
@@ -189,6 +190,26 @@ def deliver_forever(runtime: SenderParts) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Deliverer(runtime).run(stop)
+        await _ride_out_redis(Deliverer(runtime), runtime.redis, stop)
 
     asyncio.run(main())
+
+
+async def _ride_out_redis(deliverer: Deliverer, redis: Redis, stop: asyncio.Event) -> None:
+    """The delivery loop, resumed after each Redis fault (worker.store.outage): logged once per
+    outage, retried with backoff; claimed deliveries are kept by their leases meanwhile."""
+    outage = Outage("webhooks")
+    while True:
+        try:
+            if outage.ongoing:
+                probe(redis)
+                outage.recovered()
+            await deliverer.run(stop)
+            return
+        except Exception as error:
+            if not is_fault(error):
+                raise
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), outage.failed(error))
+            if stop.is_set():
+                return

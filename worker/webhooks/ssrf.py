@@ -1,4 +1,4 @@
-"""SSRF guard for webhook targets (DESIGN.md, "Webhooks").
+"""SSRF guard for webhook targets (docs/design.md, "Webhooks").
 
 `check_url` parses a subscription's URL the way httpx will send it, resolves its host once,
 and refuses it when any address is one a webhook must not reach; it returns a `Target` naming
@@ -18,7 +18,8 @@ IETF protocol assignments (192.0.0/24, 2001::/23 including Teredo), documentatio
 Refused even when private targets are allowed, because no webhook is ever served there:
 unspecified ("this network", 0.0.0.0/8, ::), multicast (224/4, ff00::/8), the broadcast
 address 255.255.255.255, and the cloud metadata endpoints (169.254.169.254, 169.254.170.2,
-169.254.170.23, 100.100.100.200, fd00:ec2::254, fd00:ec2::23), which hand out credentials.
+169.254.170.23, 100.100.100.200, fd00:ec2::254, fd00:ec2::23, Azure's 168.63.129.16, Oracle's
+192.0.0.192), which hand out credentials.
 
 IPv6 forms that embed an IPv4 address (IPv4-mapped ::ffff:0:0/96, IPv4-translated
 ::ffff:0:0:0/96, IPv4-compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by the
@@ -78,7 +79,10 @@ def _ranges(kind: str, *cidrs: str, always: bool = False) -> list[_Range]:
 
 _METADATA = frozenset(
     ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "100.100.100.200", "fd00:ec2::254", "fd00:ec2::23")
+    for a in (
+        *("169.254.169.254", "169.254.170.2", "169.254.170.23", "100.100.100.200", "fd00:ec2::254", "fd00:ec2::23"),
+        *("168.63.129.16", "192.0.0.192"),  # Azure's wire server (a public range), Oracle Cloud's metadata
+    )
 )
 
 _IPV4 = [

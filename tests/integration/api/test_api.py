@@ -10,7 +10,7 @@ from starlette.requests import Request
 from tests.support.publishing import refs
 from worker.api.app import create_app
 from worker.api.errors import ApiError
-from worker.api.events import _body
+from worker.api.events import read_body
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -158,5 +158,5 @@ def test_a_client_that_goes_away_mid_upload_is_answered_400_not_logged_as_a_cras
 
     request = Request({"type": "http", "method": "POST", "headers": []}, gone)
     with pytest.raises(ApiError) as refused:
-        asyncio.run(_body(request))
+        asyncio.run(read_body(request))
     assert (refused.value.status_code, refused.value.code) == (400, "INVALID_INPUT")

@@ -141,7 +141,11 @@ def test_delete_removes_the_run_its_steps_history_and_queued_events_and_leaves_a
     assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.tombstone(ref("acct_a", "r1"))) <= 2 * RETENTION
     assert 2 * RETENTION - 5 <= runtime.redis.ttl(keys.run(ref("acct_a", "r1"))) <= 2 * RETENTION
     for gone in ("/v1/run/r1", "/v1/runs/r1/steps", "/v1/runs/r1/steps/s1", "/v1/runs/r1/history"):
-        assert api.get(gone, headers=A).status_code == 404
+        answer = api.get(gone, headers=A)
+        assert (answer.status_code, answer.json()) == (
+            410,
+            {"error": {"code": "RESOURCE_DELETED", "message": "run 'r1' was deleted"}},
+        )
     assert api.get("/v1/runs", headers=A).json()["data"] == []
 
 
@@ -155,7 +159,7 @@ def test_an_event_after_a_delete_is_stale_and_brings_nothing_back(api: TestClien
     )
     runtime.processor.drain(refs("r1", account="acct_a"))
     assert _run_keys(runtime, "r1") == DELETED
-    assert api.get("/v1/run/r1", headers=A).status_code == 404
+    assert api.get("/v1/run/r1", headers=A).status_code == 410
     assert list(runtime.store.rejected()) == []
 
 
@@ -171,7 +175,7 @@ def test_deleting_another_accounts_run_is_the_404_of_a_missing_one_and_deletes_n
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "RESOURCE_NOT_FOUND")
     assert api.get("/v1/run/r1", headers=A).json()["status"] == "running"
     assert api.delete("/v1/runs/r1", headers=A).status_code == 204
-    assert api.delete("/v1/runs/r1", headers=A).status_code == 404  # deleted is missing
+    assert api.delete("/v1/runs/r1", headers=A).status_code == 410  # deleted says so
 
 
 def _after_first_load(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]) -> list[Loaded]:
@@ -235,4 +239,8 @@ def test_cli_delete_run_deletes_it_and_exits_1_naming_an_unknown_id(api: TestCli
     assert (deleted.exit_code, deleted.output) == (0, "")
     assert _run_keys(runtime, "r1") == DELETED
     again = CliRunner().invoke(main, ["delete", "run", "r1"])
-    assert (again.exit_code, again.output) == (1, "runstate: run 'r1' not found\n")
+    assert (again.exit_code, again.output) == (1, "runstate: run 'r1' of account 'acct_a' was deleted\n")
+    shown = CliRunner().invoke(main, ["show", "run", "r1"])
+    assert (shown.exit_code, shown.output) == (1, "runstate: run 'r1' of account 'acct_a' was deleted\n")
+    never = CliRunner().invoke(main, ["delete", "run", "r0"])
+    assert (never.exit_code, never.output) == (1, "runstate: run 'r0' not found\n")

@@ -56,7 +56,7 @@ def test_two_accounts_posting_one_run_id_get_two_independent_runs(api: TestClien
     assert api.post("/v1/runs/r_same/cancel", headers=A).status_code == 202
     _apply(runtime, "r_same")
     assert api.get("/v1/runs/r_same", headers=A).json()["status"] == "cancelled"
-    assert api.get("/v1/runs/r_same", headers=B).status_code == 404
+    assert api.get("/v1/runs/r_same", headers=B).status_code == 410  # B deleted its own run
     assert list(runtime.store.rejected()) == []
 
 
@@ -85,6 +85,11 @@ def _every_answer(api: TestClient, run_id: str) -> list[tuple[str, int, Any]]:
         ("GET", f"/v1/runs/{run_id}/steps/s1", None),
         ("GET", f"/v1/runs/{run_id}/history", None),
         ("GET", f"/v1/runs?after={run_id}", None),
+        ("GET", f"/v1/runs?before={run_id}", None),
+        ("GET", f"/azure/threads/t1/runs/{run_id}/steps", None),
+        ("GET", f"/azure/threads/t1/runs/{run_id}/steps/s1", None),
+        ("GET", f"/letta/v1/runs/{run_id}", None),
+        ("GET", f"/letta/v1/runs/{run_id}/steps", None),
         ("POST", f"/v1/run/{run_id}/cancel", None),
         ("POST", f"/v1/runs/{run_id}/cancel", None),
         ("DELETE", f"/v1/runs/{run_id}", None),
@@ -109,7 +114,7 @@ def test_another_account_gets_the_same_answers_for_a_held_id_as_for_an_id_nobody
     held_answers, free_answers = _every_answer(api, "r_held"), _every_answer(api, "r_free")
 
     assert held_answers == free_answers
-    assert [status for _, status, _ in held_answers] == [404] * 5 + [400] + [404] * 4 + [202]
+    assert [status for _, status, _ in held_answers] == [404] * 5 + [400] * 2 + [404] * 8 + [202]
     _apply(runtime, "r_held", "r_free")
     assert api.get("/v1/runs/r_held", headers=A).json() == before  # B's probes touched nothing of A's
     for run_id in ("r_held", "r_free"):  # B's event made B's own run of either id: read back alike
@@ -117,3 +122,21 @@ def test_another_account_gets_the_same_answers_for_a_held_id_as_for_an_id_nobody
         assert (theirs.status_code, [s["id"] for s in theirs.json()["data"]]) == (200, ["s1"])
         assert api.get(f"/v1/runs/{run_id}", headers=B).json()["account_id"] == "acct_b"
     assert runtime.store.get(ref("acct_b", "r_held")) is not None
+
+
+def test_another_accounts_deleted_run_answers_as_an_id_nobody_holds(api: TestClient, runtime: Runtime) -> None:
+    open_run(api, runtime, "r_gone", headers=A)
+    assert api.delete("/v1/runs/r_gone", headers=A).status_code == 204
+    assert api.get("/v1/runs/r_gone", headers=A).status_code == 410  # its own account is told
+
+    gone_answers, free_answers = _every_answer(api, "r_gone"), _every_answer(api, "r_free")
+
+    assert gone_answers == free_answers  # no 410 leaks the other account's tombstone
+    assert 410 not in [status for _, status, _ in gone_answers]
+
+
+def test_letta_step_reads_find_only_the_tokens_accounts_step(api: TestClient, runtime: Runtime) -> None:
+    open_run(api, runtime, "r_same", headers=A)  # steps s1, s2
+    assert api.get("/letta/v1/steps/s1", headers=A).json()["run_id"] == "r_same"
+    mine, free = api.get("/letta/v1/steps/s1", headers=B), api.get("/letta/v1/steps/s_free", headers=B)
+    assert (mine.status_code, mine.text.replace("s1", "<id>")) == (404, free.text.replace("s_free", "<id>"))

@@ -48,6 +48,26 @@ def test_show_unknown_ids_exit_one_naming_them(cli: CliRunner) -> None:
     assert cli.invoke(main, ["history", "run_ghost"]).exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["show", "run", "run_ghost"], "run 'run_ghost'"),
+        (["steps", "run_ghost"], "run 'run_ghost'"),
+        (["history", "run_ghost"], "run 'run_ghost'"),
+        (["delete", "run", "run_ghost"], "run 'run_ghost'"),
+        (["webhooks", "remove", "sub_ghost"], "subscription 'sub_ghost'"),
+        (["webhooks", "enable", "sub_ghost"], "subscription 'sub_ghost'"),
+        (["webhooks", "replay", "dlv_ghost"], "delivery 'dlv_ghost'"),
+    ],
+)
+def test_every_missing_id_ends_a_command_the_same_way(
+    command: list[str], message: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    result = CliRunner().invoke(main, command)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"runstate: {message} not found\n")
+
+
 def test_stats_counts_every_outcome_of_the_example(cli: CliRunner) -> None:
     stats = _json(cli.invoke(main, ["stats"]))
     assert stats == {
@@ -57,7 +77,9 @@ def test_stats_counts_every_outcome_of_the_example(cli: CliRunner) -> None:
         "rejected": 1,
         "late_usage": 1,
         "deadlines": 0,
+        "inactivity_timeouts": 0,
         "gaps": 0,
+        "clock_skew": 0,
         "invalid_events": 0,
         "poisoned_jobs": 0,
         "run": {"applied": 10, "duplicate": 1, "stale": 0, "rejected": 1},

@@ -255,3 +255,65 @@ def test_a_deadline_waits_behind_events_held_for_a_sequence_gap(runtime: Runtime
     state = runtime.store.get(ref("default", "r_held"))
     assert state is not None
     assert (state.run.status, state.run.completed_at) == ("completed", int((start + 1) * 1000))
+
+
+def test_overdue_deadlines_fire_in_the_order_of_their_instants_when_a_worker_returns(
+    redis_url: str, runtime: Runtime
+) -> None:
+    start = _now(runtime)
+    publish(
+        runtime,
+        {"id": "a", "type": "run.started", "run_id": "r_late", "occurred_at": start, "data": {"timeout_seconds": 2}},
+        {"id": "b", "type": "step.created", "run_id": "r_late", "step_id": "s1", "occurred_at": start},
+        {
+            "id": "c",
+            "type": "step.created",
+            "run_id": "r_late",
+            "step_id": "s2",
+            "occurred_at": start,
+            "data": {"expires_at": start + 1},
+        },
+    )
+    runtime.processor.drain(["r_late"])  # the run exists; then no worker runs past both deadlines
+    wait_until(lambda: _now(runtime) > start + 2.2, timeout=10, every=0.05)
+    assert runstate(["worker", "--burst"], redis_url).returncode == 0
+    state = runtime.store.get("r_late")
+    assert state is not None
+    at = int(start * 1000)
+    assert (state.steps["s2"].status, state.steps["s2"].expired_at) == ("expired", at + 1000)  # its own instant
+    assert (state.steps["s1"].status, state.steps["s1"].expired_at) == ("expired", at + 2000)  # the run's cascade
+    fired = [(t.id, t.to, t.at, t.origin) for t in runtime.store.history("r_late") if t.origin != "event"]
+    assert fired == [
+        ("s2", "expired", at + 1000, "deadline"),
+        ("r_late", "timeout", at + 2000, "deadline"),
+        ("s1", "expired", at + 2000, "cascade"),
+    ]
+
+
+def test_a_producer_clock_hours_ahead_cannot_time_a_run_out_early(redis_url: str, runtime: Runtime) -> None:
+    start = _now(runtime)
+    publish(
+        runtime,
+        {"id": "a", "type": "run.started", "run_id": "r_skew", "data": {"timeout_seconds": 3600}},
+        {
+            "id": "b",
+            "type": "run.completed",
+            "run_id": "r_skew",
+            "occurred_at": start + 7200,
+            "data": {"outputs": {"n": 1}},
+        },
+    )
+    assert runstate(["worker", "--burst"], redis_url).returncode == 0
+    state = runtime.store.get("r_skew")
+    assert state is not None
+    assert (state.run.status, state.run.outputs) == ("completed", {"n": 1})
+    assert state.run.completed_at is not None
+    assert state.run.completed_at < int(start * 1000) + 60_000
+    assert orjson.loads(runstate(["stats"], redis_url).stdout)["clock_skew"] == 1
+
+
+def test_a_time_no_output_could_spell_with_its_deadlines_is_refused_at_publish(redis_url: str) -> None:
+    late = {"id": "a", "type": "run.started", "run_id": "r_9999", "occurred_at": "9999-12-31T23:00:00Z"}
+    done = runstate(["publish", "-"], redis_url, stdin=orjson.dumps(late) + b"\n")
+    assert done.returncode != 0
+    assert "occurred_at: must not be after 9989-12-31T23:59:59.999Z" in done.stderr.decode()

@@ -15,7 +15,7 @@ from worker import reads
 from worker.runtime import Runtime
 from worker.store.keys import ref
 
-NOW = 1_795_600_800_000
+NOW = 1_795_600_860_000  # 10:01, after every event below: an uninterrupted pass applies them after they occur
 
 
 def _run_script(run: str, steps: int) -> list[dict[str, object]]:

@@ -127,6 +127,26 @@ def test_run_started_fills_in_a_waiting_run_and_it_keeps_waiting() -> None:
     assert result == Result(expected, Outcome.STALE)
 
 
+def test_a_late_run_started_moves_an_implicit_runs_created_at_earlier_and_its_timeout_with_it() -> None:
+    before = fold([event("step.created", step_id="step_1", at=T0)], policy=Policy(default_run_timeout=3600))
+
+    result = apply(before, event("run.started", at=T0 - 5 * SECOND, data={"runnable_id": "rbl_1"}), now=T0 + SECOND)
+
+    moved = {"created_at": T0 - 5 * SECOND, "timeout_at": T0 + 3595 * SECOND, "started": True, "runnable_id": "rbl_1"}
+    expected = before.model_copy(update={"run": before.run.model_copy(update=moved)})
+    assert result == Result(expected, Outcome.STALE)
+
+
+def test_a_late_run_started_stamped_later_never_moves_created_at_later() -> None:
+    before = fold([event("run.completed", at=T0)])
+
+    result = apply(before, event("run.started", at=T0 + 9 * SECOND, data={"runnable_id": "rbl_1"}))
+
+    filled = before.run.model_copy(update={"started": True, "runnable_id": "rbl_1"})
+    assert result == Result(before.model_copy(update={"run": filled}), Outcome.STALE)
+    assert filled.created_at == T0
+
+
 def test_a_second_run_started_changes_nothing() -> None:
     before = fold([event("run.started", at=T0, data={"runnable_id": "rbl_1", "metadata": {"a": "1"}})])
 
@@ -234,7 +254,9 @@ def test_a_step_event_on_an_ended_run_still_adds_the_usage_it_reports() -> None:
 
     result = apply(before, late, now=T0 + 9 * SECOND)
 
-    step = before.steps["step_1"].model_copy(update={"usage": Usage(**USAGE), "cost_usd": Decimal("0.0031")})
+    step = before.steps["step_1"].model_copy(
+        update={"usage": Usage(**USAGE), "cost_usd": Decimal("0.0031"), "cost_source": "reported"}
+    )
     expected = before.model_copy(update={"steps": {"step_1": step}, "history_len": before.history_len + 1})
     note = record(
         before.history_len + 1,
@@ -276,7 +298,7 @@ def test_a_step_that_reported_usage_before_its_run_ended_takes_no_more() -> None
     result = apply(before, event("step.failed", step_id="step_1", data={"usage": USAGE, "cost_usd": 1}))
 
     # cost was never recorded for this step, so it is the one thing still added
-    step = before.steps["step_1"].model_copy(update={"cost_usd": Decimal(1)})
+    step = before.steps["step_1"].model_copy(update={"cost_usd": Decimal(1), "cost_source": "reported"})
     assert result.outcome is Outcome.STALE
     assert result.state.steps == {"step_1": step}
     assert [(t.from_, t.to, t.note) for t in result.history] == [("completed", "completed", "late_usage")]
@@ -300,6 +322,7 @@ def test_a_step_first_heard_of_after_its_run_ended_is_recorded_closed_with_its_u
         provider_name="openai",
         usage=Usage(**USAGE),
         cost_usd=Decimal("0.25"),
+        cost_source="reported",
         **{f"{closed}_at": ended},
     )
     n = before.history_len
@@ -768,3 +791,28 @@ def test_every_event_on_a_tombstone_is_stale(event_type: EventType) -> None:
     result = apply(tombstone, event(event_type, step_id=step_id, at=T0, data=None), policy=POLICY)
 
     assert result == Result(tombstone, Outcome.STALE, remember_id=False)
+
+
+# --- nesting and names ------------------------------------------------------------------
+
+
+def test_a_steps_name_and_parent_step_are_kept_and_its_history_names_the_parent() -> None:
+    outer = event("step.created", step_id="step_agent", at=T0, data={"type": "tool_calls", "name": "planner"})
+    inner = event(
+        "step.completed",
+        step_id="step_llm",
+        at=T0 + SECOND,
+        data={"parent_step_id": "step_agent", "name": "gpt-4o-mini"},
+    )
+    state = fold([outer])
+
+    result = apply(state, inner)
+
+    assert isinstance(result.state, RunState)
+    step = result.state.steps["step_llm"]
+    assert (step.name, step.parent_step_id, step.status) == ("gpt-4o-mini", "step_agent", "completed")
+    assert result.state.steps["step_agent"].name == "planner"
+    assert [(r.id, r.to, r.parent_step_id) for r in result.history] == [
+        ("step_llm", "in_progress", "step_agent"),
+        ("step_llm", "completed", "step_agent"),
+    ]

@@ -281,6 +281,9 @@ def test_native_run_is_every_field_but_the_internal_flags_plus_totals() -> None:
         "timeout_at": "2026-11-25T11:00:00Z",
         "waiting_timeout_seconds": None,
         "waiting_until": None,
+        "inactivity_timeout_seconds": None,
+        "active_at": None,
+        "inactive_at": None,
         "usage": {
             "prompt_tokens": 300,
             "completion_tokens": 50,
@@ -301,6 +304,8 @@ def test_native_step_is_every_field_with_rfc3339_times_and_cost_as_number() -> N
             2.5,
             "step_1",
             model="gpt-4o",
+            name="summarize",
+            parent_step_id="step_0",
             tags=["a"],
             usage={"prompt_tokens": 9, "completion_tokens": 1, "reasoning_tokens": 1},
             cost_usd=0.0001,
@@ -312,6 +317,8 @@ def test_native_step_is_every_field_with_rfc3339_times_and_cost_as_number() -> N
         "id": "step_1",
         "run_id": "run_42",
         "type": "message_creation",
+        "name": "summarize",
+        "parent_step_id": "step_0",
         "status": "failed",
         "created_at": "2026-11-25T10:00:02.500Z",
         "completed_at": None,
@@ -334,6 +341,7 @@ def test_native_step_is_every_field_with_rfc3339_times_and_cost_as_number() -> N
         "stop_reason": None,
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "cached_tokens": 0, "reasoning_tokens": 1},
         "cost_usd": 0.0001,
+        "cost_source": "reported",
         "error": {"code": "tool_crash", "message": "boom"},
     }
 
@@ -775,3 +783,13 @@ def test_letta_shape_is_accepted_by_letta_clients_step(status: str) -> None:
     shape = render_step(step, state.run, Format.LETTA)
     parsed = LettaStep.model_validate(shape)
     assert parsed.model_dump(mode="json", by_alias=True) == shape
+
+
+def test_a_nested_steps_history_records_name_its_parent_step() -> None:
+    raw = {"id": "e1", "type": "step.created", "run_id": "run_1", "step_id": "s2", "occurred_at": 1_764_064_800}
+    result = apply_event(None, Incoming(parse_event(json.dumps(raw | {"data": {"parent_step_id": "s1"}}))), now=0)
+
+    records = [render_transition(t) for t in result.history]
+
+    nesting = [(r["object"], r["id"], r.get("parent_step_id")) for r in records]
+    assert nesting == [("run", "run_1", None), ("step", "s2", "s1")]

@@ -1,12 +1,23 @@
 """The apply path's shortcuts build exactly what pydantic would: `evolve` is model_copy,
-`trusted` and `fresh` are the validated constructor, `Transition.to_json` is model_dump_json."""
+`trusted`, `fresh` and `new_transition` are the validated constructor, `Transition.to_json` is
+model_dump_json."""
 
 from decimal import Decimal
 
 import pytest
 
 from statemachine.events import ErrorInfo, Usage
-from statemachine.models import Run, RunState, Step, Transition, evolve, fresh, trusted
+from statemachine.models import (
+    TRANSITION_TIMES,
+    Run,
+    RunState,
+    Step,
+    Transition,
+    evolve,
+    fresh,
+    new_transition,
+    trusted,
+)
 from statemachine.status import ObjectKind, Origin, RunStatus, StepStatus
 
 STEP = Step(id="s1", run_id="r1", created_at=1_000, model="gpt-4o", tags=["a"], metadata={"k": "v"})
@@ -83,3 +94,43 @@ def test_copying_a_trusted_object_never_changes_the_fields_set_its_class_shares(
     first.model_copy(update={"version": 3})
     evolve(first, {"last_sequence": 2})
     assert trusted(RunState, dict(parts)).model_fields_set == set(RunState.model_fields)
+
+
+TRANSITION_FIELDS: dict[str, object] = {
+    "n": 3,
+    "object": ObjectKind.RUN,
+    "id": "run_42",
+    "run_id": "run_42",
+    "from_": "running",
+    "to": "waiting",
+    "event_id": "evt_1",
+    "event_type": "run.waiting",
+    "origin": Origin.EVENT,
+    "at": 1_764_064_803_250,
+    "applied_at": 1_764_064_803_262,
+    "note": None,
+    "parent_step_id": None,
+}
+
+
+def test_new_transition_is_the_validated_constructor() -> None:
+    made, expected = new_transition(**TRANSITION_FIELDS), Transition(**TRANSITION_FIELDS)
+    assert made == expected
+    assert list(made.__dict__) == list(expected.__dict__) == list(Transition.model_fields)
+    assert made.model_fields_set == set(Transition.model_fields)
+    assert made.to_json() == expected.to_json()
+
+
+def test_new_transition_takes_its_fields_by_name_only() -> None:
+    with pytest.raises(TypeError, match="positional"):
+        new_transition(3)  # type: ignore[call-arg]
+
+
+def test_the_record_times_are_the_fields_written_as_its_type_variable() -> None:
+    assert TRANSITION_TIMES == ("at", "applied_at")
+
+
+def test_new_transition_refuses_a_missing_field_even_one_with_a_default() -> None:
+    given = {name: value for name, value in TRANSITION_FIELDS.items() if name != "note"}
+    with pytest.raises(TypeError, match=r"Transition needs every field; missing \['note'\]"):
+        new_transition(**given)

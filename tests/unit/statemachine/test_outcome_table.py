@@ -247,3 +247,27 @@ def test_a_step_event_without_a_run_creates_both_each_in_its_own_entry(event_typ
     )
     assert result.state.steps["step_1"].status == status
     assert result.state.history_len == len(expected)
+
+
+# The README's run table has one more column: run.heartbeat moves the run's inactivity clock and
+# nothing else ("clock": applied, no history); it never creates a run.
+HEARTBEAT_COLUMN = {
+    None: "stale",
+    "running": "clock",
+    "waiting": "stale",
+    "completed": "stale",
+    "failed": "stale",
+    "cancelled": "stale",
+    "timeout": "stale",
+}
+
+
+@pytest.mark.parametrize(("status", "entry"), HEARTBEAT_COLUMN.items(), ids=str)
+def test_heartbeat_outcome_matches_the_table(status: str | None, entry: str) -> None:
+    before = run_in(status) if status is not None else None
+
+    result = apply(before, event("run.heartbeat", at=EVENT_AT), now=NOW)
+
+    assert result.outcome is (Outcome.APPLIED if entry == "clock" else Outcome(entry))
+    assert (result.history, result.rejection, result.remember_id) == ((), None, False)
+    assert result.state == before  # no inactivity timeout here: not even the clock moves

@@ -1,4 +1,4 @@
-"""The SSRF guard (DESIGN.md, "Webhooks"): which webhook URLs check_url refuses, in every spelling, and why.
+"""The SSRF guard (docs/design.md, "Webhooks"): which webhook URLs check_url refuses, in every spelling, and why.
 
 No test here opens a socket or asks a real resolver about a name: resolvers are fakes.
 """
@@ -83,6 +83,9 @@ FORBIDDEN = [
     ("[64:ff9b::169.254.169.254]", "64:ff9b::a9fe:a9fe", "NAT64 form of 169.254.169.254, a cloud metadata", True),
     ("169.254.170.2", "169.254.170.2", "a cloud metadata address", True),
     ("[fd00:ec2::254]", "fd00:ec2::254", "a cloud metadata address", True),
+    ("168.63.129.16", "168.63.129.16", "a cloud metadata address", True),  # Azure's, in a public range
+    ("100.100.100.200", "100.100.100.200", "a cloud metadata address", True),  # Alibaba's
+    ("192.0.0.192", "192.0.0.192", "a cloud metadata address", True),  # Oracle's
     ("100.100.100.200", "100.100.100.200", "a cloud metadata address", True),
     # carrier-grade NAT
     ("100.64.0.1", "100.64.0.1", "a carrier-grade NAT address", False),

@@ -34,9 +34,9 @@
 -- ARGV 17 read              what the drain read: 'D' a document, 'H' a held buffer (the
 --                           version vouches that both are as read)
 -- ARGV 18 now               the drain's time (ms, Redis TIME when it loaded the run)
--- then the rejected records, and (key, timer member, record) triples of the webhook
--- deliveries: the outbox. `worker/store/commit.py` packs these by name (a test holds it
--- against this header).
+-- then the rejected records, (key, timer member, record) triples of the webhook deliveries
+-- (the outbox), and last the step index keys (see the end of this script).
+-- `worker/store/commit.py` packs these by name (a test holds it against this header).
 -- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
 if version ~= ARGV[1] then
@@ -137,5 +137,17 @@ if ARGV[5] == '1' and ARGV[2] ~= '' then
   redis.call('PEXPIREAT', KEYS[3], gone)
   redis.call('SET', KEYS[4], ARGV[6], 'PXAT', now + retention * 2000)
   redis.call('ZADD', KEYS[13], gone, ARGV[4])
+end
+-- The step index (keys.step_index): the arguments after the outbox are the index keys of the
+-- steps this commit created, each set to this run; or, when the commit finishes the run, of all
+-- its steps, which then expire with it.
+local index_gone = nil
+if ARGV[5] == '1' and ARGV[2] ~= '' then index_gone = now + tonumber(ARGV[13]) * 1000 end
+for i = at, #ARGV do
+  if index_gone then
+    redis.call('SET', ARGV[i], ARGV[4], 'PXAT', index_gone)
+  else
+    redis.call('SET', ARGV[i], ARGV[4])
+  end
 end
 return next_version

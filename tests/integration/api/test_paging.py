@@ -1,0 +1,106 @@
+"""runstate's own lists take `order` and `before`, an unknown cursor is a 400 on every list, and
+the step index behind Letta's GET /v1/steps/{id} lives and dies with its run."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.apikit import A, B, api_client, post_events
+from tests.support.publishing import refs
+from worker.runtime import Runtime
+from worker.store import keys
+
+
+@pytest.fixture
+def api(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with api_client(runtime, monkeypatch) as client:
+        yield client
+
+
+def _steps(api: TestClient, runtime: Runtime, run_id: str = "r1", count: int = 5) -> None:
+    started = {"id": f"{run_id}_s", "type": "run.started", "run_id": run_id, "data": {"thread_id": "t1"}}
+    created = [
+        {"id": f"{run_id}_c{n}", "type": "step.created", "run_id": run_id, "step_id": f"{run_id}_s{n}"}
+        for n in range(1, count + 1)
+    ]
+    post_events(api, started, *created)
+    runtime.processor.drain(refs(run_id, account="acct_a"))
+
+
+def ids(answer: dict[str, object]) -> list[str]:
+    return [item["id"] for item in answer["data"]]  # type: ignore[attr-defined,index]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected", "has_more"),
+    [
+        ({"limit": 2}, ["r1_s1", "r1_s2"], True),
+        ({"limit": 2, "order": "desc"}, ["r1_s5", "r1_s4"], True),
+        ({"limit": 2, "after": "r1_s4"}, ["r1_s5"], False),
+        ({"limit": 2, "before": "r1_s4"}, ["r1_s2", "r1_s3"], True),
+        ({"limit": 2, "before": "r1_s2"}, ["r1_s1"], False),
+        ({"limit": 2, "order": "desc", "before": "r1_s2"}, ["r1_s4", "r1_s3"], True),
+        ({"after": "r1_s1", "before": "r1_s4"}, ["r1_s2", "r1_s3"], False),
+    ],
+)
+def test_step_lists_page_in_both_orders_after_and_before(
+    api: TestClient, runtime: Runtime, params: dict[str, object], expected: list[str], has_more: bool
+) -> None:
+    _steps(api, runtime)
+    answer = api.get("/v1/runs/r1/steps", params=params, headers=A).json()
+    assert (ids(answer), answer["first_id"], answer["last_id"], answer["has_more"]) == (
+        expected,
+        expected[0],
+        expected[-1],
+        has_more,
+    )
+
+
+def test_runs_list_pages_newest_first_and_before(api: TestClient, runtime: Runtime) -> None:
+    for run_id in ("r1", "r2", "r3"):
+        _steps(api, runtime, run_id, count=1)
+    newest = api.get("/v1/runs", params={"order": "desc", "limit": 2}, headers=A).json()
+    assert (ids(newest), newest["has_more"]) == (["r3", "r2"], True)
+    before = api.get("/v1/runs", params={"before": "r3", "limit": 1}, headers=A).json()
+    assert (ids(before), before["has_more"]) == (["r2"], True)
+    older = api.get("/v1/runs", params={"order": "desc", "after": "r2"}, headers=A).json()
+    assert (ids(older), older["has_more"]) == (["r1"], False)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/runs/r1/steps?after=nope",
+        "/v1/runs/r1/steps?before=nope",
+        "/v1/runs?after=nope",
+        "/v1/runs?before=nope",
+        "/azure/threads/t1/runs/r1/steps?after=nope",
+        "/azure/threads/t1/runs/r1/steps?before=nope",
+        "/letta/v1/runs/r1/steps?after=nope",
+        "/letta/v1/runs/r1/steps?before=nope",
+    ],
+)
+def test_an_unknown_cursor_is_400_on_every_list(api: TestClient, runtime: Runtime, path: str) -> None:
+    _steps(api, runtime)
+    answer = api.get(path, headers=A)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "INVALID_INPUT"
+    assert "'nope' is not one of the" in answer.json()["error"]["message"]
+
+
+def test_the_step_index_expires_with_the_finished_run_and_goes_with_a_deleted_one(
+    api: TestClient, runtime: Runtime
+) -> None:
+    _steps(api, runtime, "r1", count=2)
+    index = keys.step_index("acct_a", "r1_s1")
+    assert (runtime.redis.get(index), runtime.redis.pttl(index)) == (b"acct_a/r1", -1)  # the run's ref; open: no TTL
+    assert api.get("/letta/v1/steps/r1_s1", headers=B).status_code == 404  # another account's step
+    post_events(api, {"id": "done", "type": "run.completed", "run_id": "r1"})
+    runtime.processor.drain(refs("r1", account="acct_a"))
+    run_ttl = runtime.redis.pttl(keys.run(keys.ref("acct_a", "r1")))
+    assert 0 < run_ttl - 1_000 <= runtime.redis.pttl(index) <= run_ttl  # expires with the run
+    assert api.get("/letta/v1/steps/r1_s2", headers=A).json()["run_id"] == "r1"
+    assert api.delete("/v1/runs/r1", headers=A).status_code == 204
+    assert (runtime.redis.exists(index), runtime.redis.exists(keys.step_index("acct_a", "r1_s2"))) == (0, 0)
+    assert api.get("/letta/v1/steps/r1_s1", headers=A).status_code == 404

@@ -1,0 +1,59 @@
+"""A real `runstate serve` and a real `runstate worker`, each in its own process, on the test
+redis-server: what producers' clients and OpenTelemetry exporters talk to in these tests."""
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from tests.support.processes import cli_env, start_worker, stop, wait_until
+
+TOKENS = "tok_a:acct_a,tok_b:acct_b"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str  # http://127.0.0.1:PORT
+    token: str = "tok_a"  # account acct_a
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def serving(redis_url: str, *, workers: int = 1, **extra: str) -> Iterator[Served]:
+    """`runstate serve` on a free port and `workers` workers, stopped (and their logs checked
+    for crashes) when the block ends."""
+    port = free_port()
+    env = cli_env(redis_url, RUNSTATE_API_TOKENS=TOKENS, **extra)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "worker", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    running = [start_worker(redis_url, **extra) for _ in range(workers)]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: server.poll() is not None or _healthy(url), timeout=60)
+        assert server.poll() is None, stop(server)
+        yield Served(url)
+    finally:
+        logs = [stop(process) for process in [server, *running]]
+    crashed = [log for log in logs if "Traceback" in log]
+    assert not crashed, crashed[0][-3000:]

@@ -1,0 +1,77 @@
+"""Redis trouble over HTTP: `503 SERVICE_UNAVAILABLE` with `Retry-After`, never a 500.
+
+Redis unreachable (refused, reset, timed out), loading its data after a restart, out of memory
+(`maxmemory` reached with `noeviction`), read-only (a replica), busy with a script, or unable to
+persist (MISCONF): each is a state Redis leaves by itself or by an operator's hand, so the
+client is told what is wrong and to come back. The Redis address and error text stay in the
+log, not in the answer. Any other Redis error is a bug: 500, like every crash.
+"""
+
+import time
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis import exceptions as redis_errors
+
+from worker.api.errors import error_response
+
+log = structlog.get_logger("runstate.api")
+
+RETRY_AFTER = 5  # seconds: about what a Redis restart or failover takes
+LOG_EVERY = 10.0  # seconds between two log lines of one reason, so an outage does not flood the log
+
+# redis-py raises a class of its own for some error replies (and drops the reply's first word
+# from the message); the others stay a ResponseError whose message starts with that word.
+_CLASSES: list[tuple[type[redis_errors.RedisError], str]] = [
+    (redis_errors.BusyLoadingError, "Redis is loading its data"),  # before ConnectionError, its base
+    (redis_errors.ConnectionError, "Redis is unreachable"),
+    (redis_errors.TimeoutError, "Redis is unreachable"),
+    (redis_errors.OutOfMemoryError, "Redis is out of memory (maxmemory) and refuses writes"),
+    (redis_errors.ReadOnlyError, "Redis is a read-only replica and refuses writes"),
+    (redis_errors.MasterDownError, "Redis has lost its primary"),
+]
+_REPLIES = {
+    "BUSY": "Redis is busy running a script",
+    "MISCONF": "Redis cannot persist its data and refuses writes",
+}
+
+
+def reason(exc: redis_errors.RedisError) -> str | None:
+    """What the client is told, when `exc` means Redis is unavailable; None for any other error."""
+    for kind, told in _CLASSES:
+        if isinstance(exc, kind):
+            return told
+    if isinstance(exc, redis_errors.ResponseError):
+        return _REPLIES.get(str(exc).split(" ", 1)[0])
+    return None
+
+
+class _Throttled:
+    """Logs each reason at most once every LOG_EVERY seconds."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def warn(self, why: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self.last.get(why, -LOG_EVERY) >= LOG_EVERY:
+            self.last[why] = now
+            log.warning("api.redis_unavailable", reason=why, error=f"{type(exc).__name__}: {exc}")
+
+
+def install(app: FastAPI) -> None:
+    """Answer Redis trouble 503; any other Redis error goes on to the 500 handler."""
+    throttled = _Throttled()
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, redis_errors.RedisError)
+        why = reason(exc)
+        if why is None:
+            raise exc  # a bug, not an outage: ServerErrorMiddleware answers 500 and logs it
+        throttled.warn(why, exc)
+        return error_response(
+            503, "SERVICE_UNAVAILABLE", f"{why}; retry in {RETRY_AFTER} s", headers={"Retry-After": str(RETRY_AFTER)}
+        )
+
+    app.add_exception_handler(redis_errors.RedisError, unavailable)

@@ -1,0 +1,60 @@
+"""Costs from pydantic's `genai-prices` table, for steps that reported usage and a model but no cost.
+
+The table ships inside the package: a lookup does no I/O (its auto-update is never started
+here), so the drain may price in line. Dated model names (`gpt-4o-mini-2024-07-18`) resolve
+to their model; a model the table does not know costs None, never 0.
+"""
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import genai_prices
+
+from statemachine.events import Usage
+from statemachine.pricing import Priced
+
+SOURCE = f"genai-prices {genai_prices.__version__}"
+
+
+class GenaiPrices:
+    """A `statemachine.pricing.Pricer` over genai-prices' bundled table."""
+
+    @staticmethod
+    def version() -> str:
+        return genai_prices.__version__
+
+    def price(self, model: str, provider: str | None, usage: Usage, at: int) -> Priced | None:
+        if not _known(model, provider):
+            return None
+        counts = genai_prices.Usage(
+            input_tokens=usage.prompt_tokens,  # genai-prices counts cache reads within input, as OpenAI does
+            cache_read_tokens=usage.cached_tokens,
+            output_tokens=usage.completion_tokens,  # reasoning is within completion, priced as output
+        )
+        when = datetime.fromtimestamp(at / 1000, UTC)  # prices change over time: the step's own
+        calculated = genai_prices.calc_price(
+            counts, model, provider_id=_provider(model, provider), genai_request_timestamp=when
+        )
+        return Priced(calculated.total_price, SOURCE)
+
+
+@lru_cache(maxsize=1024)
+def _provider(model: str, provider: str | None) -> str | None:
+    """The producer's provider when the table knows it with this model; else the table's own guess
+    (OTel's `gen_ai.system` spells some providers its own way, e.g. `az.ai.inference`)."""
+    if provider is None:
+        return None
+    try:
+        genai_prices.calc_price(genai_prices.Usage(), model, provider_id=provider)
+    except LookupError:
+        return None
+    return provider
+
+
+@lru_cache(maxsize=1024)
+def _known(model: str, provider: str | None) -> bool:
+    try:
+        genai_prices.calc_price(genai_prices.Usage(), model, provider_id=_provider(model, provider))
+    except LookupError:
+        return False
+    return True

@@ -1,0 +1,33 @@
+"""The one place a Redis connection is made, from REDIS_URL: one server (`redis://`), or the
+primary that Sentinel names (`redis+sentinel://`).
+
+A Sentinel connection is redis-py's own (`Sentinel.master_for`): its pool asks the sentinels
+for the primary's address whenever it opens a connection, and turns a `READONLY` answer (the
+old primary, demoted to a replica) into a connection error that drops the connection. So after
+a failover the next attempt of whichever loop failed (see `worker.store.outage`) reaches the
+new primary, with no discovery of ours.
+"""
+
+from typing import Any
+
+from redis import Redis
+from redis.sentinel import Sentinel
+
+from worker.settings import Settings
+
+SENTINEL_TIMEOUT = 0.5  # seconds to wait for one sentinel before asking the next
+
+
+def connect(settings: Settings, **options: Any) -> Redis:
+    """A client on REDIS_URL's server; `options` are redis-py's connection options (timeouts)."""
+    sentinel = settings.sentinel()
+    if sentinel is None:
+        return Redis.from_url(settings.effective_redis_url, **options)
+    sentinels = Sentinel(
+        list(sentinel.sentinels),
+        sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
+    )
+    primary: Redis = sentinels.master_for(
+        sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
+    )
+    return primary
