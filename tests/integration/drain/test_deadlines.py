@@ -274,15 +274,17 @@ def test_overdue_deadlines_fire_in_the_order_of_their_instants_when_a_worker_ret
             "data": {"expires_at": start + 1},
         },
     )
-    runtime.processor.drain(["r_late"])  # the run exists; then no worker runs past both deadlines
+    runtime.processor.drain(refs("r_late"))  # the run exists; then no worker runs past both deadlines
     wait_until(lambda: _now(runtime) > start + 2.2, timeout=10, every=0.05)
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    state = runtime.store.get("r_late")
+    state = runtime.store.get(ref("default", "r_late"))
     assert state is not None
     at = int(start * 1000)
     assert (state.steps["s2"].status, state.steps["s2"].expired_at) == ("expired", at + 1000)  # its own instant
     assert (state.steps["s1"].status, state.steps["s1"].expired_at) == ("expired", at + 2000)  # the run's cascade
-    fired = [(t.id, t.to, t.at, t.origin) for t in runtime.store.history("r_late") if t.origin != "event"]
+    fired = [
+        (t.id, t.to, t.at, t.origin) for t in runtime.store.history(ref("default", "r_late")) if t.origin != "event"
+    ]
     assert fired == [
         ("s2", "expired", at + 1000, "deadline"),
         ("r_late", "timeout", at + 2000, "deadline"),
@@ -304,7 +306,7 @@ def test_a_producer_clock_hours_ahead_cannot_time_a_run_out_early(redis_url: str
         },
     )
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
-    state = runtime.store.get("r_skew")
+    state = runtime.store.get(ref("default", "r_skew"))
     assert state is not None
     assert (state.run.status, state.run.outputs) == ("completed", {"n": 1})
     assert state.run.completed_at is not None

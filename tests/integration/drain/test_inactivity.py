@@ -13,9 +13,11 @@ from statemachine.models import RunState
 from statemachine.timefmt import rfc3339
 from tests.support.invariants import history_problems, stamp_problems
 from tests.support.processes import runstate, start_worker, stop, wait_until
+from tests.support.publishing import refs
 from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store.keys import ref
 
 QUIET = {"inactivity_timeout_seconds": 1}
 
@@ -29,14 +31,14 @@ def _now(runtime: Runtime) -> float:
     return runtime.store.now_ms() / 1000
 
 
-def _state(runtime: Runtime, run_id: str) -> RunState:
-    state = runtime.store.get(run_id)
+def _state(runtime: Runtime, run_id: str, account: str = "default") -> RunState:
+    state = runtime.store.get(ref(account, run_id))
     assert state is not None
     return state
 
 
 def _status(runtime: Runtime, run_id: str) -> str | None:
-    state = runtime.store.get(run_id)
+    state = runtime.store.get(ref("default", run_id))
     return None if state is None else state.run.status.value
 
 
@@ -63,11 +65,11 @@ def _timed_out_for_silence(runtime: Runtime, run_id: str) -> RunState:
     assert (run.status, run.completed_at) == ("timeout", instant)
     assert run.error is not None
     assert (run.error.code, run.error.message) == ("TIMEOUT", "no event for 1 s")
-    (fired,) = [t for t in runtime.store.history(run_id) if t.object == "run" and t.to == "timeout"]
+    (fired,) = [t for t in runtime.store.history(ref("default", run_id)) if t.object == "run" and t.to == "timeout"]
     assert (fired.origin, fired.at, fired.note) == ("deadline", instant, "inactivity")
     assert 0 <= fired.applied_at - instant <= 1000
     assert stamp_problems(state) == []
-    assert history_problems(state, runtime.store.history(run_id)) == []
+    assert history_problems(state, runtime.store.history(ref("default", run_id))) == []
     return state
 
 
@@ -93,7 +95,7 @@ def test_heartbeats_keep_a_run_alive_past_several_timeouts_then_silence_ends_it(
     assert state.run.active_at is not None
     assert state.run.active_at >= int((start + 3.6) * 1000)  # the last heartbeat's arrival
     assert state.steps["s1"].status == "expired"  # closed as for any timeout
-    assert [t.event_type for t in runtime.store.history("r_beat")] == [
+    assert [t.event_type for t in runtime.store.history(ref("default", "r_beat"))] == [
         "run.started",
         "step.created",
         "run.timed_out",
@@ -149,7 +151,7 @@ def test_an_outage_with_no_worker_fires_the_silence_at_its_instant_when_a_worker
     _publish(
         runtime, *({"id": "a", "type": "run.started", "run_id": r, "occurred_at": start, "data": QUIET} for r in runs)
     )
-    runtime.processor.drain(runs)  # the runs exist; then every worker is gone
+    runtime.processor.drain(refs(*runs))  # the runs exist; then every worker is gone
     _until(runtime, start + 2.2)  # the outage, during which every silence reaches its limit
     assert {_status(runtime, r) for r in runs} == {"running"}
     assert runstate(["worker", "--burst"], redis_url).returncode == 0
@@ -158,7 +160,7 @@ def test_an_outage_with_no_worker_fires_the_silence_at_its_instant_when_a_worker
         assert state.run.active_at is not None
         instant = state.run.active_at + 1000
         assert (state.run.status, state.run.completed_at) == ("timeout", instant)
-        fired = runtime.store.history(run_id)[-1]
+        fired = runtime.store.history(ref("default", run_id))[-1]
         assert (fired.at, fired.note) == (instant, "inactivity")
         assert fired.applied_at >= int((start + 2.2) * 1000)  # fired late, stamped at its instant
     assert orjson.loads(runstate(["stats"], redis_url).stdout)["inactivity_timeouts"] == len(runs)
@@ -167,11 +169,11 @@ def test_an_outage_with_no_worker_fires_the_silence_at_its_instant_when_a_worker
 def test_a_backlog_in_runstates_queue_does_not_kill_a_live_run(redis_url: str, runtime: Runtime) -> None:
     start = _now(runtime)
     _publish(runtime, {"id": "a", "type": "run.started", "run_id": "r_backlog", "occurred_at": start, "data": QUIET})
-    runtime.processor.drain(["r_backlog"])
+    runtime.processor.drain(refs("r_backlog"))
     for n in range(1, 8):  # heartbeats every 0.4 s that no worker drains until the end
         _until(runtime, start + 0.4 * n)
         _publish(runtime, {"id": f"hb{n}", "type": "run.heartbeat", "run_id": "r_backlog"})
-    runtime.processor.drain(["r_backlog"])  # 2.8 s after the start: each heartbeat counts when it arrived
+    runtime.processor.drain(refs("r_backlog"))  # 2.8 s after the start: each heartbeat counts when it arrived
     state = _state(runtime, "r_backlog")
     assert state.run.status == "running"
     assert state.run.active_at is not None
@@ -226,13 +228,13 @@ def test_the_http_api_accepts_heartbeats(runtime: Runtime, monkeypatch: pytest.M
     with TestClient(create_app(Runtime(Settings(), runtime.redis))) as api:
         started = {"id": "e1", "type": "run.started", "run_id": "r_http", "data": QUIET}
         assert api.post("/v1/events", json=started, headers=auth).json() == {"accepted": 1, "rejected": []}
-        runtime.processor.drain(["r_http"])
-        first = _state(runtime, "r_http").run.active_at
+        runtime.processor.drain(refs("r_http", account="acct_a"))
+        first = _state(runtime, "r_http", "acct_a").run.active_at
         beat = {"id": "hb1", "type": "run.heartbeat", "run_id": "r_http"}
         answer = api.post("/v1/events", json=beat, headers=auth)
     assert (answer.status_code, answer.json()) == (202, {"accepted": 1, "rejected": []})
-    runtime.processor.drain(["r_http"])
-    state = _state(runtime, "r_http")
+    runtime.processor.drain(refs("r_http", account="acct_a"))
+    state = _state(runtime, "r_http", "acct_a")
     assert state.run.status == "running"
     assert first is not None
     assert state.run.active_at is not None

@@ -18,11 +18,14 @@ from redis.exceptions import RedisError
 
 from tests.integration.system.test_faults import _comparable, _expected, _run_script
 from tests.support.processes import cli_env, start_worker, stop, wait_until
+from tests.support.publishing import refs
 from tests.support.redis_servers import SentinelGroup, sentinel_group
 from worker import reads
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
 from worker.store.durability import NotReplicated
+from worker.store.keys import ref
 from worker.store.runs import Store
 
 ACKS = {"RUNSTATE_REPLICA_ACKS": "1", "RUNSTATE_RECOVER_AFTER": "1"}
@@ -118,8 +121,10 @@ def test_a_failover_under_load_loses_no_acknowledged_event(group: SentinelGroup,
         load.join(timeout=60)
         assert not load.is_alive()
         assert group.primary_port() == new != old
-        wait_until(lambda: _quietly(lambda: all(runtime.redis.llen(f"runstate:inbox:{{{r}}}") == 0 for r in scripts)))
-        wait_until(lambda: _quietly(lambda: all(reads.run(runtime.store, r)["status"] == "timeout" for r in deadlines)))
+        inboxes = [keys.inbox(run) for run in refs(*scripts)]
+        wait_until(lambda: _quietly(lambda: all(runtime.redis.llen(inbox) == 0 for inbox in inboxes)))
+        ending = refs(*deadlines)
+        wait_until(lambda: _quietly(lambda: all(reads.run(runtime.store, r)["status"] == "timeout" for r in ending)))
         assert [p.poll() for p in processes] == [None, None, None]  # every process rode the failover out
     finally:
         logs = [stop(p) for p in processes]
@@ -127,10 +132,10 @@ def test_a_failover_under_load_loses_no_acknowledged_event(group: SentinelGroup,
     total = sum(len(events) for events in scripts.values()) + len(deadlines)
     assert reads.stats(runtime.store)["applied"] == total  # exactly once: none lost, none twice
     for run_id, events in scripts.items():
-        state = runtime.store.get(run_id)
+        state = runtime.store.get(ref("default", run_id))
         assert state is not None, run_id
         assert _comparable(state) == _comparable(_expected(events)), run_id
-        ids = [t.event_id for t in runtime.store.history(run_id) if t.origin == "event"]
+        ids = [t.event_id for t in runtime.store.history(ref("default", run_id)) if t.origin == "event"]
         assert len(ids) == len(set(ids)), run_id
     print(
         f"\nfailover: kill -> first event applied on the new primary {recovery:.2f} s; {load.retries} publish retries"

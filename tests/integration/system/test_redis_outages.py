@@ -17,6 +17,8 @@ from tests.support.redis_servers import RedisServer
 from worker import reads
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.store import keys
+from worker.store.keys import ref
 
 
 @pytest.fixture
@@ -81,10 +83,10 @@ def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(server: Red
         lines = [orjson.dumps(e).decode() for events in batch.values() for e in events]
         assert runtime.publisher.publish_lines(lines).errors == []
         first = next(iter(batch))
-        wait_until(lambda first=first: runtime.store.get(first) is not None, timeout=30, every=0.01)
+        wait_until(lambda first=first: runtime.store.get(ref("default", first)) is not None, timeout=30, every=0.01)
         fault()  # while the workers are inside their jobs
     try:
-        wait_until(lambda: all(runtime.redis.llen(f"runstate:inbox:{{{r}}}") == 0 for r in scripts), timeout=90)
+        wait_until(lambda: all(runtime.redis.llen(keys.inbox(ref("default", r))) == 0 for r in scripts), timeout=90)
         assert [p.poll() for p in processes] == [None, None, None]  # every process still running
     finally:
         logs = [stop(p) for p in processes]
@@ -92,7 +94,7 @@ def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(server: Red
     total = sum(len(events) for events in scripts.values())
     assert reads.stats(runtime.store)["applied"] == total
     for run_id, events in scripts.items():
-        state = runtime.store.get(run_id)
+        state = runtime.store.get(ref("default", run_id))
         assert state is not None, run_id
         assert _comparable(state) == _comparable(_expected(events)), run_id
     for log in logs:
