@@ -34,7 +34,9 @@ class FakeChat(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> "FakeChat":
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
         answered = any(isinstance(message, ToolMessage) for message in messages)
         prompt, completion = USAGE[answered]
         usage = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
