@@ -26,6 +26,7 @@ from runstate import events
 from runstate.client import Client
 from runstate.errors import ClientError
 from runstate.integrations import mapping
+from runstate.integrations.langchain_results import model_of, usage_of
 from runstate.integrations.sender import Sender
 
 try:
@@ -40,13 +41,23 @@ log = logging.getLogger("runstate.integrations")
 OPEN = frozenset({"running", "waiting"})  # a run in these statuses can go on
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What a step's end needs from its start."""
+
+    model: str | None = None
+    tool: str | None = None
+    call_id: str = ""
+    arguments: str = ""
+
+
 @dataclass
 class _Run:
     """One root run's runstate run, and the LangChain runs under it."""
 
     run_id: str
     members: dict[UUID, UUID | None] = field(default_factory=dict)  # each run under the root → its parent
-    steps: dict[UUID, str] = field(default_factory=dict)  # the runs that are steps → their model or tool name
+    steps: dict[UUID, "_Step"] = field(default_factory=dict)  # the runs that are steps
     interrupted: bool = False  # a node raised LangGraph's GraphInterrupt: the graph stops to wait
 
 
@@ -131,11 +142,11 @@ class RunstateCallbackHandler(BaseCallbackHandler):
         self._model_started(kwargs)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        found = self._step(run_id, ended=True)
+        found = self._step(run_id)
         if found is not None:
-            run, model, parent = found
-            model = _model(response) or model
-            usage = mapping.usage(_usage(response))
+            run, step, parent = found
+            model = model_of(response) or step.model
+            usage = mapping.usage(usage_of(response))
             self._sender.send(events.step_completed(run, str(run_id), parent_step_id=parent, model=model, usage=usage))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -154,7 +165,7 @@ class RunstateCallbackHandler(BaseCallbackHandler):
     ) -> None:
         name = mapping.text(kwargs.get("name") or (serialized or {}).get("name"), mapping.MAX_NAME)
         call_id = str(kwargs.get("tool_call_id") or run_id)
-        found = self._step_started(run_id, parent_run_id, f"{name}\n{call_id}\n{input_str}")
+        found = self._step_started(run_id, parent_run_id, _Step(tool=name, call_id=call_id, arguments=input_str))
         if found is not None:
             run, parent = found
             details = mapping.tool_call(call_id, name, input_str, None)
@@ -165,16 +176,15 @@ class RunstateCallbackHandler(BaseCallbackHandler):
             )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        found = self._step(run_id, ended=True)
+        found = self._step(run_id)
         if found is not None:
-            run, call, parent = found
-            name, call_id, arguments = (call or "\n\n").split("\n", 2)
-            details = mapping.tool_call(call_id, name, arguments, getattr(output, "content", output))
+            run, step, parent = found
+            details = mapping.tool_call(step.call_id, step.tool, step.arguments, getattr(output, "content", output))
             self._sender.send(events.step_completed(run, str(run_id), parent_step_id=parent, step_details=details))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         if _interrupt(error):  # the tool asked a human; it runs again, as a new step, when resumed
-            found = self._step(run_id, ended=True)
+            found = self._step(run_id)
             if found is not None:
                 self._sender.send(events.step_cancelled(found[0], str(run_id)))
             return
@@ -215,32 +225,32 @@ class RunstateCallbackHandler(BaseCallbackHandler):
         model = mapping.text(
             metadata.get("ls_model_name") or params.get("model") or params.get("model_name"), mapping.MAX_NAME
         )
-        found = self._step_started(run_id, kwargs.get("parent_run_id"), model or "")
+        found = self._step_started(run_id, kwargs.get("parent_run_id"), _Step(model=model))
         if found is not None:
             run, parent = found
             created = events.step_created(run, str(run_id), type="message_creation", parent_step_id=parent, model=model)
             self._sender.send(created)
 
-    def _step_started(self, run_id: UUID, parent: UUID | None, note: str) -> tuple[str, str | None] | None:
-        """Remember the step (with `note`, what its end needs); its runstate run and parent step."""
+    def _step_started(self, run_id: UUID, parent: UUID | None, step: _Step) -> tuple[str, str | None] | None:
+        """Remember the step; its runstate run and parent step."""
         run = self._join(run_id, parent) if parent is not None else None
         if run is None:
             return None  # a model or tool called outside any chain this handler saw start
         with self._lock:
-            run.steps[run_id] = note
+            run.steps[run_id] = step
             return run.run_id, _parent_step(run, parent)
 
-    def _step(self, run_id: UUID, *, ended: bool) -> tuple[str, str | None, str | None] | None:
-        """The step's runstate run, its note and its parent step (forgotten when it `ended`)."""
+    def _step(self, run_id: UUID) -> tuple[str, _Step, str | None] | None:
+        """The ended step's runstate run, what its start noted and its parent step; forgets it."""
         with self._lock:
             run = self._roots.get(run_id)
-            if run is None or run_id not in run.steps:
+            step = run.steps.pop(run_id, None) if run is not None else None
+            if run is None or step is None:
                 return None
-            note = run.steps[run_id] if not ended else run.steps.pop(run_id)
-            return run.run_id, note or None, _parent_step(run, run.members.get(run_id))
+            return run.run_id, step, _parent_step(run, run.members.get(run_id))
 
     def _step_failed(self, run_id: UUID, error: BaseException) -> None:
-        found = self._step(run_id, ended=True)
+        found = self._step(run_id)
         if found is not None:
             code, message = _error(error)
             self._sender.send(
@@ -261,22 +271,3 @@ def _interrupt(error: BaseException) -> bool:
 
 def _error(error: BaseException) -> tuple[str, str]:
     return type(error).__name__[: mapping.MAX_CODE], mapping.text(error) or ""
-
-
-def _model(response: LLMResult) -> str | None:
-    output = response.llm_output or {}
-    named = output.get("model_name") or output.get("model")
-    for generation in (g for group in response.generations for g in group):
-        message = getattr(generation, "message", None)
-        named = named or (getattr(message, "response_metadata", None) or {}).get("model_name")
-    return mapping.text(named, mapping.MAX_NAME)
-
-
-def _usage(response: LLMResult) -> dict[str, Any] | None:
-    """The usage the chat model put on its message (`usage_metadata`), else the LLM's `token_usage`."""
-    for generation in (g for group in response.generations for g in group):
-        usage = getattr(getattr(generation, "message", None), "usage_metadata", None)
-        if usage:
-            return dict(usage)
-    counted = (response.llm_output or {}).get("token_usage")
-    return dict(counted) if isinstance(counted, dict) else None
