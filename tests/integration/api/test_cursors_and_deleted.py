@@ -21,7 +21,7 @@ def test_an_unknown_step_cursor_is_a_400_naming_it(api: TestClient) -> None:
     answer = api.get("/v1/runs/r1/steps", params={"after": "nope"}, headers=A)
     assert (answer.status_code, answer.json()) == (
         400,
-        {"error": {"code": "INVALID_INPUT", "message": "after: step 'nope' is not one of this run's steps"}},
+        {"error": {"code": "INVALID_INPUT", "message": "after: 'nope' is not one of the run's steps listed here"}},
     )
 
 
