@@ -1,0 +1,57 @@
+"""Attempts in flight, in all and per subscription: so one slow endpoint holds only its own slots.
+
+A process starts at most `total` attempts at once, and at most `per_subscription` of any one
+subscription. A subscription whose attempts take long (its recent ones, or the oldest one
+still going, past `SLOW`) has the surplus of its due deliveries pushed back by about that long
+when the process claims (worker/store/sending.py), so a hanging endpoint's backlog never stands
+in front of the others; a fast one's surplus stays due for the next claim.
+"""
+
+import asyncio
+import time
+
+from worker.store.sending import Room
+
+SLOW = 0.2  # seconds: an endpoint slower than this has its surplus pushed back rather than left due
+WEIGHT = 0.2  # of the newest attempt in a subscription's moving average duration
+
+
+class Slots:
+    def __init__(self, total: int, per_subscription: int, longest: float) -> None:
+        self.total = total
+        self.per_subscription = per_subscription
+        self.longest = longest  # an attempt's timeout: no push-back is longer
+        self.started: dict[str, list[float]] = {}  # subscription -> its attempts in flight (monotonic starts)
+        self.duration: dict[str, float] = {}  # subscription -> moving average seconds per attempt
+        self.in_flight = 0
+        self.freed = asyncio.Event()  # set whenever an attempt ends: a claim may find room again
+
+    def free(self) -> int:
+        return self.total - self.in_flight
+
+    def rooms(self) -> dict[str, Room]:
+        """The room of every subscription with attempts in flight (the others have `per_subscription`)."""
+        now, rooms = time.monotonic(), {}
+        for subscription_id, starts in self.started.items():
+            slow = max(self.duration.get(subscription_id, 0.0), now - min(starts))
+            defer = min(slow, self.longest) if slow >= SLOW else 0.0
+            rooms[subscription_id] = Room(self.per_subscription - len(starts), int(defer * 1000))
+        return rooms
+
+    def take(self, subscription_id: str) -> float:
+        """One slot of the subscription's; returns when the attempt started, for `give_back`."""
+        started = time.monotonic()
+        self.started.setdefault(subscription_id, []).append(started)
+        self.in_flight += 1
+        return started
+
+    def give_back(self, subscription_id: str, started: float) -> None:
+        starts = self.started[subscription_id]
+        starts.remove(started)
+        if not starts:
+            del self.started[subscription_id]
+        took = time.monotonic() - started
+        average = self.duration.get(subscription_id, took)
+        self.duration[subscription_id] = average + WEIGHT * (took - average)
+        self.in_flight -= 1
+        self.freed.set()
