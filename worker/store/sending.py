@@ -64,7 +64,7 @@ Result = Retry | Finish | Forget
 
 
 class Sending:
-    def __init__(self, redis: "Redis[bytes]", retention: int) -> None:
+    def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
         self.retention = retention
         script = resources.files("worker.store").joinpath("lua/claim_webhooks.lua").read_text()
@@ -75,14 +75,25 @@ class Sending:
     async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: int) -> Claimed:
         """Up to `limit` due deliveries among the first `scan` due, each pushed back by the lease,
         at most `rooms[s].left` (else `room`) of subscription s."""
-        args: list[Any] = [lease_ms, limit, scan, room, SUBSCRIPTION_IN_TIMER, keys.delivery_timer(""), keys.delivery("")]
+        args: list[Any] = [
+            lease_ms,
+            limit,
+            scan,
+            room,
+            SUBSCRIPTION_IN_TIMER,
+            keys.delivery_timer(""),
+            keys.delivery(""),
+        ]
         for subscription_id, its in rooms.items():
             args.extend((subscription_id, its.left, its.defer_ms))
         reply = await self._claim(keys=[keys.WEBHOOK_TIMERS, keys.SUBSCRIPTIONS_VERSION], args=args)
         now, version, earliest, rest = int(reply[0]), reply[1] or b"", reply[2], reply[3:]
         prefix = keys.delivery_timer("")
         deliveries = [
-            (as_text(rest[i]).removeprefix(prefix), None if not rest[i + 2] else Delivery.model_validate_json(rest[i + 2]))
+            (
+                as_text(rest[i]).removeprefix(prefix),
+                None if not rest[i + 2] else Delivery.model_validate_json(rest[i + 2]),
+            )
             for i in range(0, len(rest), 3)
         ]
         return Claimed(now, version, None if not earliest else int(float(earliest)), deliveries)
@@ -90,7 +101,7 @@ class Sending:
     async def subscriptions(self, version: bytes) -> dict[str, Subscription]:
         """Every subscription by id, read again only when `version` moved since the last read."""
         if self._read_at != version:
-            raws = await self.redis.hvals(keys.SUBSCRIPTIONS)  # type: ignore[misc]
+            raws = await self.redis.hvals(keys.SUBSCRIPTIONS)
             self._by_id = {s.id: s for s in map(Subscription.model_validate_json, raws)}
             self._read_at = version
         return self._by_id

@@ -18,7 +18,7 @@ from worker.store.outbox import Attempt, Delivery, DeliveryState
 from worker.store.sending import Finish, Result, Retry, Sending
 from worker.store.subscriptions import Subscription
 from worker.webhooks.pinned import PinnedSessions, origin, origin_of, request_url
-from worker.webhooks.ssrf import Target, UnsafeTarget, check_url_async
+from worker.webhooks.ssrf import SharedLookups, Target, UnsafeTarget, check_url_async
 
 log = structlog.get_logger("runstate.webhooks")
 
@@ -49,6 +49,7 @@ class Attempts:
         self.settings = settings
         self.sessions = sessions
         self.sending = sending
+        self.lookups = SharedLookups()
 
     async def make(self, delivery: Delivery, subscription: Subscription | None, now: int) -> Result:
         """One attempt (at the claim's Redis time `now`); what to write about it."""
@@ -80,7 +81,7 @@ class Attempts:
         """The status, or why none came."""
         allow_private = self.settings.webhook_allow_private
         try:
-            target = await check_url_async(subscription.url, allow_private=allow_private)
+            target = await check_url_async(subscription.url, allow_private=allow_private, lookups=self.lookups)
         except UnsafeTarget as unsafe:
             return None, f"unsafe target: {unsafe.reason}"
         try:
@@ -112,10 +113,14 @@ class Attempts:
         delay = schedule[done - 1] * random.uniform(1 - JITTER, 1 + JITTER)
         return Retry(delivery, now + int(delay * 1000), "failed")
 
-    def _finish(self, delivery: Delivery, state: DeliveryState, reason: str | None, outcome: str | None = None) -> Result:
+    def _finish(
+        self, delivery: Delivery, state: DeliveryState, reason: str | None, outcome: str | None = None
+    ) -> Result:
         """No more attempts; `outcome`: that of the attempt just made, counted with it."""
         if state is DeliveryState.DEAD:
-            log.warning("webhook.dead", delivery_id=delivery.id, subscription_id=delivery.subscription_id, reason=reason)
+            log.warning(
+                "webhook.dead", delivery_id=delivery.id, subscription_id=delivery.subscription_id, reason=reason
+            )
         return Finish(delivery.model_copy(update={"state": state, "reason": reason}), outcome)
 
     async def _disable(self, subscription: Subscription, reason: str) -> None:

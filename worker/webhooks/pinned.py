@@ -81,13 +81,13 @@ def origin_of(url: str) -> str:
     return f"{parsed.scheme}://{parsed.raw_host.decode('ascii')}"
 
 
-def _session(target: Target, tls: ssl.SSLContext, timeout: float) -> aiohttp.ClientSession:
+def _session(target: Target, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         resolver=PinnedResolver(target), use_dns_cache=False, ssl=tls, limit=0, enable_cleanup_closed=False
     )
     return aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(total=timeout),
+        timeout=aiohttp.ClientTimeout(total=None),  # the sender's asyncio.timeout bounds the whole attempt
         trust_env=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
@@ -98,9 +98,8 @@ def _session(target: Target, tls: ssl.SSLContext, timeout: float) -> aiohttp.Cli
 class PinnedSessions:
     """One pinned session per checked target, kept while used; `post` sends one attempt."""
 
-    def __init__(self, tls: ssl.SSLContext, timeout: float) -> None:
+    def __init__(self, tls: ssl.SSLContext) -> None:
         self.tls = tls
-        self.timeout = timeout
         self._open: OrderedDict[Target, tuple[aiohttp.ClientSession, float]] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -114,7 +113,7 @@ class PinnedSessions:
     def _get(self, target: Target) -> aiohttp.ClientSession:
         now = time.monotonic()
         found = self._open.pop(target, None)
-        session = found[0] if found is not None else _session(target, self.tls, self.timeout)
+        session = found[0] if found is not None else _session(target, self.tls)
         self._open[target] = (session, now)  # the most recently used last
         while len(self._open) > MAX_SESSIONS or next(iter(self._open.values()))[1] < now - IDLE_SECONDS:
             _, (old, _) = self._open.popitem(last=False)

@@ -62,11 +62,11 @@ class Results:
 
 
 class Deliverer:
-    def __init__(self, settings: Settings, redis: "Redis[bytes]") -> None:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
         self.settings = settings
         self.sending = Sending(redis, settings.retention)
         tls = ssl.create_default_context(cafile=certifi.where())  # built once: loading CA certificates is slow
-        self.sessions = PinnedSessions(tls, settings.webhook_timeout)
+        self.sessions = PinnedSessions(tls)
         self.attempts = Attempts(settings, self.sessions, self.sending)
         self.slots = Slots(
             settings.webhook_concurrency, settings.webhook_concurrency_per_subscription, settings.webhook_timeout
@@ -121,9 +121,7 @@ class Deliverer:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _send(
-        self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int, started: float
-    ) -> None:
+    async def _send(self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int, started: float) -> None:
         try:
             self.results.add(await self.attempts.make(delivery, subscriptions.get(delivery.subscription_id), now))
         except Exception:  # one delivery's bug must not stop the others; its lease brings it back
@@ -134,7 +132,7 @@ class Deliverer:
 
 async def deliver(settings: Settings, stop: asyncio.Event, *, until_idle: bool = False) -> None:
     """Run one delivery process on its own asyncio Redis connection pool."""
-    redis: Redis[bytes] = Redis.from_url(settings.effective_redis_url)
+    redis: Redis = Redis.from_url(settings.effective_redis_url)
     try:
         await Deliverer(settings, redis).run(stop, until_idle=until_idle)
     finally:

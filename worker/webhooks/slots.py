@@ -12,7 +12,7 @@ import time
 
 from worker.store.sending import Room
 
-SLOW = 0.2  # seconds: an endpoint slower than this has its surplus pushed back rather than left due
+SLOW = 1.0  # seconds: an endpoint slower than this has its surplus pushed back rather than left due
 WEIGHT = 0.2  # of the newest attempt in a subscription's moving average duration
 
 

@@ -164,9 +164,53 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     return Target(url=url, scheme=scheme, host=host, port=port, address=str(first))
 
 
-async def check_url_async(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> Target:
-    """check_url in a worker thread, so a slow DNS answer does not stall an event loop."""
-    return await asyncio.to_thread(check_url, url, allow_private=allow_private, resolve=resolve)
+class _LookupNeeded(Exception):
+    """Raised by the resolver `check_url_async` checks with first: the host is a name."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host)
+        self.host, self.port = host, port
+
+
+class SharedLookups:
+    """Name lookups in worker threads, one at a time per name: attempts to one host at once
+    share its answer (or its error), each still checking it."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+
+    async def resolve(self, resolve: Resolver, host: str, port: int) -> list[str]:
+        pending = self._pending.get((host, port))
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(resolve, host, port))
+            self._pending[(host, port)] = pending
+            pending.add_done_callback(lambda _: self._pending.pop((host, port), None))
+        return await asyncio.shield(pending)
+
+
+async def check_url_async(
+    url: str, *, allow_private: bool, resolve: Resolver = resolve_host, lookups: SharedLookups | None = None
+) -> Target:
+    """check_url, with the name lookup (if any) in a worker thread, so a slow DNS answer does not
+    stall an event loop; an IP literal needs none and is checked at once."""
+
+    def must_not_block(host: str, port: int) -> list[str]:
+        raise _LookupNeeded(host, port)
+
+    try:
+        return check_url(url, allow_private=allow_private, resolve=must_not_block)
+    except _LookupNeeded as needed:
+        host, port = needed.host, needed.port
+    try:
+        answers = await (lookups or SharedLookups()).resolve(resolve, host, port)
+    except (OSError, UnicodeError) as exc:
+        failed = exc
+
+        def replay(host: str, port: int) -> list[str]:
+            raise failed
+
+        return check_url(url, allow_private=allow_private, resolve=replay)
+    return check_url(url, allow_private=allow_private, resolve=lambda _host, _port: answers)
 
 
 def _literal(host: str, origin: str) -> Address | None:
