@@ -6,9 +6,10 @@ A private redis-server and `benchmarks.receiver` (a raw asyncio protocol answeri
 once, never the bottleneck) share CPU 0; what is measured runs on CPU 1. In turn:
 
 (a) a bare aiohttp loop signing each payload with standardwebhooks and posting it, 100 in flight;
-(b) one `runstate webhooks deliver` process draining as many outbox entries: they are written
-    first and held back, the process is started, then they are all made due at once, so its
-    start-up is not counted; deliveries/s and CPU per delivery (from /proc) for both, and the ratio;
+(b) one `runstate webhooks deliver` process draining as many outbox entries, for 10 subscriptions
+    on the same receiver (so 100 are in flight, as in (a)): written first and held back, the
+    process started, then all made due at once, so its start-up is not counted; deliveries/s
+    and CPU per delivery (from /proc) for both, and the ratio;
 (c) commit -> first attempt p50/p99 at `rate` transitions/s offered by a live `runstate worker`
     and one delivery process (both on CPU 1);
 (d) the same with a second subscription whose endpoint never answers: the healthy one's p99.
@@ -34,6 +35,7 @@ from worker.store import keys
 from worker.store.subscriptions import Subscription, Subscriptions
 
 HOLD_MS = 86_400_000  # outbox entries pushed this far ahead wait until (b) releases them
+SUBSCRIPTIONS = 10  # in (b): at the default 10 in flight each, 100 in flight in all, as in the bare loop
 
 
 class Arrivals:
@@ -78,12 +80,18 @@ def _events(prefix: str, first: int, count: int) -> list[str]:
     ]
 
 
-def sender_drain(runtime: Runtime, arrivals: Arrivals, count: int) -> dict[str, float]:
-    """(b): `count` outbox entries held back, a delivery process started, the entries released."""
-    for start in range(0, count, 1000):
-        runtime.publisher.publish_lines(_events("b", start, min(1000, count - start)))
-        runtime.processor.drain([f"b{n}" for n in range(start, min(start + 1000, count))])
-    members = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)
+def sender_drain(runtime: Runtime, arrivals: Arrivals, port: int, count: int) -> dict[str, float]:
+    """(b): `count` outbox entries for SUBSCRIPTIONS subscriptions (so as many may be in flight as
+    in the bare loop) held back, a delivery process started, then the entries released."""
+    subscriptions = Subscriptions(runtime.redis)
+    made = [Subscription(account="default", url=f"http://127.0.0.1:{port}/hook/{n}") for n in range(SUBSCRIPTIONS)]
+    for subscription in made:
+        subscriptions.save(subscription)
+    runs, tag = count // SUBSCRIPTIONS, f"b{time.monotonic_ns()}_"  # new runs at every call
+    for start in range(0, runs, 1000):
+        runtime.publisher.publish_lines(_events(tag, start, min(1000, runs - start)))
+        runtime.processor.drain([f"{tag}{n}" for n in range(start, min(start + 1000, runs))])
+    members: list[bytes] = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)  # type: ignore[assignment]
     runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(members, runtime.store.now_ms() + HOLD_MS))
     arrivals.fetch()
     arrivals.at.clear()
@@ -91,9 +99,12 @@ def sender_drain(runtime: Runtime, arrivals: Arrivals, count: int) -> dict[str, 
         time.sleep(3)  # imported and polling
         cpu, started = cpu_seconds(proc.pid), time.time()
         runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(members, 0))
-        last = arrivals.wait_for(count, 300)
+        last = arrivals.wait_for(len(members), 300)
         used = cpu_seconds(proc.pid) - cpu
-    return {"per_second": len(arrivals.at) / (last - started), "cpu_us": 1e6 * used / max(1, len(arrivals.at))}
+    for subscription in made:
+        subscriptions.remove(subscription.id)
+    sent = len(arrivals.at)
+    return {"per_second": sent / (last - started), "cpu_us": 1e6 * used / max(1, sent), "sent": sent}
 
 
 def latencies(runtime: Runtime, arrivals: Arrivals, rate: int, seconds: int, hanging: bool, tag: str) -> list[float]:
@@ -140,12 +151,13 @@ def main(deliveries: int, rate: int, seconds: int) -> None:
     with receiver() as port, redis_server() as url:
         os.environ["REDIS_URL"] = url
         runtime, arrivals = Runtime.connect(Settings()), Arrivals(port)
-        Subscriptions(runtime.redis).save(Subscription(account="default", url=f"http://127.0.0.1:{port}/hook"))
         bare = measure("aiohttp", f"http://127.0.0.1:{port}/hook", deliveries, 100)
         click.echo(f"(a) bare aiohttp loop: {bare['per_second']:,.0f} deliveries/s, {bare['cpu_us']:.0f} µs CPU each")
-        ours = sender_drain(runtime, arrivals, deliveries)
+        ours = sender_drain(runtime, arrivals, port, deliveries)
+        Subscriptions(runtime.redis).save(Subscription(account="default", url=f"http://127.0.0.1:{port}/hook"))
         click.echo(
-            f"(b) runstate webhooks deliver: {ours['per_second']:,.0f} deliveries/s, {ours['cpu_us']:.0f} µs CPU "
+            f"(b) runstate webhooks deliver ({ours['sent']:.0f} to {SUBSCRIPTIONS} subscriptions): "
+            f"{ours['per_second']:,.0f} deliveries/s, {ours['cpu_us']:.0f} µs CPU "
             f"each: {ours['per_second'] / bare['per_second']:.2f}x the bare loop (target >= 0.6x)"
         )
         alone = latencies(runtime, arrivals, rate, seconds, hanging=False, tag="c")

@@ -4,7 +4,7 @@ A delivery is written by the run's commit (see `store`), so a transition and its
 deliveries exist together or not at all. Its `id` is the `webhook-id` of every attempt.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -88,6 +88,12 @@ def _count(pipe: Any, attempt: str | None) -> None:
     """An attempt's outcome (`delivered`, `failed`, `gone`), for /metrics, written with its result."""
     if attempt is not None:
         pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{attempt}", 1)
+
+
+def stage_counts(pipe: Any, outcomes: Mapping[str, int]) -> None:
+    """Several attempts' outcomes at once (`delivered`: 120, ...), one increment each."""
+    for outcome, count in outcomes.items():
+        pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{outcome}", count)
 
 
 def stage_retry(pipe: Any, delivery: Delivery, due: int, attempt: str | None) -> None:

@@ -6,6 +6,7 @@ changes themselves are the outbox's (`stage_retry`, `stage_finish`), so the deli
 and the CLI write a delivery the same way.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from worker.store import keys
-from worker.store.outbox import Delivery, stage_finish, stage_retry
+from worker.store.outbox import Delivery, stage_counts, stage_finish, stage_retry
 from worker.store.runs import as_text
 from worker.store.subscriptions import Subscription, changed, stage_save
 
@@ -108,14 +109,18 @@ class Sending:
 
     async def write(self, results: list[Result]) -> None:
         """Every result at once: one MULTI/EXEC, so each delivery's change is whole."""
+        outcomes: Counter[str] = Counter()
         async with self.redis.pipeline(transaction=True) as pipe:
             for result in results:
                 if isinstance(result, Retry):
-                    stage_retry(pipe, result.delivery, result.due, result.outcome)
+                    stage_retry(pipe, result.delivery, result.due, None)
                 elif isinstance(result, Finish):
-                    stage_finish(pipe, result.delivery, self.retention, result.outcome)
+                    stage_finish(pipe, result.delivery, self.retention, None)
                 else:
                     pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(result.delivery_id))
+                if not isinstance(result, Forget) and result.outcome is not None:
+                    outcomes[result.outcome] += 1
+            stage_counts(pipe, outcomes)  # one increment per outcome, not per delivery
             await pipe.execute()
 
     async def update_subscription(self, subscription_id: str, **fields: object) -> Subscription | None:

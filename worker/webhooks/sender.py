@@ -39,9 +39,11 @@ class Results:
         self.sending = sending
         self.pending: list[Result] = []
         self.flushing: asyncio.Task[None] | None = None
+        self.added = self.done = 0  # results ever added, and ever written (or given up on)
 
     def add(self, result: Result) -> None:
         self.pending.append(result)
+        self.added += 1
         if self.flushing is None:
             self.flushing = asyncio.create_task(self._flush())
 
@@ -53,6 +55,7 @@ class Results:
                     await self.sending.write(batch)
                 except RedisError:  # their leases bring these deliveries back: attempted again, not lost
                     log.exception("webhook.results_not_written", count=len(batch))
+                self.done += len(batch)
         finally:
             self.flushing = None
 
@@ -89,23 +92,26 @@ class Deliverer:
         while not stop.is_set():
             self.slots.freed.clear()
             free = self.slots.free()
-            claimed = None
+            claimed, settled = None, self.results.done  # every result written when the claim began?
             if free:  # claim only what can start now: a claimed delivery's lease runs from its claim
                 rooms, room = self.slots.rooms(), self.settings.webhook_concurrency_per_subscription
                 claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
                 await self._start(claimed)
             if claimed is not None and claimed.deliveries:
                 continue
-            if until_idle and await self._idle(claimed):
+            if until_idle and await self._idle(claimed, settled):
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.slots.freed.wait(), POLL_INTERVAL)
 
-    async def _idle(self, claimed: Claimed | None) -> bool:
-        """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON."""
+    async def _idle(self, claimed: Claimed | None, settled: int) -> bool:
+        """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON, as seen
+        by a claim begun after the last result was written (`settled`: results written then)."""
         if self.tasks or claimed is None:
             return False
-        await self.results.written()
+        if self.results.added != settled:
+            await self.results.written()
+            return False  # the claim may have read the timers before these results moved them
         return claimed.earliest is None or claimed.earliest > claimed.now + IDLE_HORIZON
 
     async def _start(self, claimed: Claimed) -> None:

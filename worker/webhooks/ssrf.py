@@ -33,6 +33,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import httpcore
 import httpx
@@ -128,29 +129,10 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     Names are resolved exactly once, by `resolve`; IP literals are not resolved at all. Every
     address must pass, and the first is the one to connect to. Blocking: see `check_url_async`.
     """
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
-        raise UnsafeTarget(f"the URL is not valid ({exc})") from None
-    scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
-    if scheme not in SCHEMES:
-        used = f"uses the scheme {scheme!r}" if scheme else "has no scheme"
-        raise UnsafeTarget(f"the URL {used}; only http and https are allowed")
-    if parsed.userinfo:
-        raise UnsafeTarget(f"the URL to {host or 'no host'} carries user info (credentials); it is not allowed")
-    if not host:
-        raise UnsafeTarget("the URL names no host")
-    origin = f"{scheme}://{parsed.netloc.decode('ascii')}"  # no path or query: they may hold secrets
-    port = SCHEMES[scheme] if parsed.port is None else parsed.port
-    if not 0 < port < 65536:
-        raise UnsafeTarget(f"{origin} names port {port}, outside 1-65535")
-
-    literal = _literal(host, origin)
+    scheme, host, port, origin, literal = _parse(url)
     if literal is not None:
         addresses, verb = [literal], "points at"
     else:
-        if not _HOST_NAME.fullmatch(host):
-            raise UnsafeTarget(f"{origin} has an invalid host name {host!r}")
         addresses, verb = _resolve(host, port, resolve), "resolves to"
 
     for address in addresses:
@@ -211,6 +193,32 @@ async def check_url_async(
 
         return check_url(url, allow_private=allow_private, resolve=replay)
     return check_url(url, allow_private=allow_private, resolve=lambda _host, _port: answers)
+
+
+@lru_cache(maxsize=4096)
+def _parse(url: str) -> tuple[str, str, int, str, Address | None]:
+    """Scheme, host, port, origin and the IP literal (if the host is one) of a URL whose form is
+    allowed; remembered, since a subscription's URL is checked again at every attempt."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise UnsafeTarget(f"the URL is not valid ({exc})") from None
+    scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
+    if scheme not in SCHEMES:
+        used = f"uses the scheme {scheme!r}" if scheme else "has no scheme"
+        raise UnsafeTarget(f"the URL {used}; only http and https are allowed")
+    if parsed.userinfo:
+        raise UnsafeTarget(f"the URL to {host or 'no host'} carries user info (credentials); it is not allowed")
+    if not host:
+        raise UnsafeTarget("the URL names no host")
+    origin = f"{scheme}://{parsed.netloc.decode('ascii')}"  # no path or query: they may hold secrets
+    port = SCHEMES[scheme] if parsed.port is None else parsed.port
+    if not 0 < port < 65536:
+        raise UnsafeTarget(f"{origin} names port {port}, outside 1-65535")
+    literal = _literal(host, origin)
+    if literal is None and not _HOST_NAME.fullmatch(host):
+        raise UnsafeTarget(f"{origin} has an invalid host name {host!r}")
+    return scheme, host, port, origin, literal
 
 
 def _literal(host: str, origin: str) -> Address | None:
