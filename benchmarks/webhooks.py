@@ -11,7 +11,7 @@ once, never the bottleneck) share CPU 0; what is measured runs on CPU 1. In turn
     process started, then all made due at once, so its start-up is not counted; deliveries/s
     and CPU per delivery (from /proc) for both, and the ratio;
 (c) commit -> first attempt p50/p99 at `rate` transitions/s offered by a live `runstate worker`
-    and one delivery process (both on CPU 1);
+    (on CPU 0, where a deployment would give it a core of its own) and one delivery process;
 (d) the same with a second subscription whose endpoint never answers: the healthy one's p99.
 """
 
@@ -63,8 +63,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def running(*argvs: list[str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs = [start_runstate(argv, os.environ["REDIS_URL"], RUNSTATE_WEBHOOK_ALLOW_PRIVATE="1") for argv in argvs]
+def running(*argvs: list[str], cpus: tuple[int, ...] = (1,)) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`runstate` processes, the n-th on CPU cpus[n]."""
+    url, private = os.environ["REDIS_URL"], {"RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1"}
+    procs = [start_runstate(argv, url, cpu, **private) for argv, cpu in zip(argvs, cpus, strict=True)]
     try:
         yield procs
     finally:
@@ -115,7 +117,7 @@ def latencies(runtime: Runtime, arrivals: Arrivals, rate: int, seconds: int, han
     arrivals.fetch()
     arrivals.at.clear()
     total, tick = rate * seconds, 0.01
-    with running(["worker"], ["webhooks", "deliver"]):
+    with running(["worker"], ["webhooks", "deliver"], cpus=(0, 1)):  # the sender's core its own
         time.sleep(3)
         begin = time.perf_counter()
         for batch in range(int(seconds / tick)):

@@ -258,6 +258,7 @@ def _resolve(host: str, port: int, resolve: Resolver) -> list[Address]:
     return addresses
 
 
+@lru_cache(maxsize=4096)
 def _classify(address: Address) -> _Range | None:
     """The forbidden range address falls in, if any."""
     if isinstance(address, ipaddress.IPv6Address):
