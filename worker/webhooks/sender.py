@@ -30,7 +30,6 @@ log = structlog.get_logger("runstate.webhooks")
 POLL_INTERVAL = 0.05  # seconds between claims when nothing could be claimed
 SCAN_EXTRA = 500  # due deliveries a claim looks past, beyond those it may start, for other subscriptions'
 IDLE_HORIZON = 1000  # ms: `until_idle` stops once nothing is due sooner than this
-GATHER = 0.002  # seconds a claim waits after a slot frees, so one claim serves the slots freed meanwhile
 WRITE_EVERY = 0.005  # seconds results wait to be written together (their leases are far longer)
 
 
@@ -106,8 +105,7 @@ class Deliverer:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.slots.freed.wait(), POLL_INTERVAL)
-            if self.slots.freed.is_set():
-                await asyncio.sleep(GATHER)
+            await asyncio.sleep(0)  # let the other answers already in land first: one claim for their slots
 
     async def _idle(self, claimed: Claimed | None, settled: int) -> bool:
         """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON, as seen
