@@ -21,11 +21,13 @@ def test_a_fast_subscription_at_its_limit_is_left_due(clock: list[float]) -> Non
     first = taken.take("sub_a")
     taken.take("sub_a")
     clock[0] += 0.05
-    assert taken.rooms() == {"sub_a": Room(left=0, defer_ms=0)}
-    assert taken.free() == 8
+    assert taken.has_room("sub_a") is False
+    assert taken.rooms() == {"sub_a": Room(left=2, defer_ms=0)}  # as many again may wait in its queue
+    taken.queue("sub_a", 2)
+    assert (taken.rooms(), taken.free()) == ({"sub_a": Room(left=0, defer_ms=0)}, 6)
     taken.give_back("sub_a", first)
-    assert taken.rooms() == {"sub_a": Room(left=1, defer_ms=0)}
-    assert taken.free() == 9
+    taken.queue("sub_a", -1)
+    assert (taken.has_room("sub_a"), taken.rooms(), taken.free()) == (True, {"sub_a": Room(left=2, defer_ms=0)}, 8)
 
 
 def test_a_hanging_subscription_has_its_surplus_pushed_back_by_how_long_it_has_hung(clock: list[float]) -> None:
@@ -34,7 +36,8 @@ def test_a_hanging_subscription_has_its_surplus_pushed_back_by_how_long_it_has_h
     clock[0] += 3
     taken.take("sub_hang")
     taken.take("sub_ok")
-    assert taken.rooms() == {"sub_hang": Room(left=0, defer_ms=3000), "sub_ok": Room(left=1, defer_ms=0)}
+    taken.queue("sub_hang", 2)
+    assert taken.rooms() == {"sub_hang": Room(left=0, defer_ms=3000), "sub_ok": Room(left=3, defer_ms=0)}
     clock[0] += 60
     assert taken.rooms()["sub_hang"] == Room(left=0, defer_ms=15_000)  # never past the attempt timeout
 
@@ -46,7 +49,7 @@ def test_a_subscription_slow_on_average_stays_slow_after_its_attempts_end(clock:
     taken.give_back("sub_slow", started)
     assert taken.rooms() == {}  # nothing in flight: the claim gives it its whole room
     taken.take("sub_slow")
-    assert taken.rooms() == {"sub_slow": Room(left=0, defer_ms=5000)}
+    assert taken.rooms() == {"sub_slow": Room(left=1, defer_ms=5000)}
 
 
 def test_giving_a_slot_back_wakes_the_claim_loop(clock: list[float]) -> None:

@@ -11,6 +11,7 @@ costs its own slots and its attempt timeout, nothing more. Results are written m
 import asyncio
 import contextlib
 import ssl
+from collections import deque
 
 import certifi
 import structlog
@@ -78,25 +79,30 @@ class Deliverer:
         )
         self.results = Results(self.sending)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.waiting: dict[str, deque[tuple[Delivery, dict[str, Subscription], int]]] = {}  # claimed, queued
+        self.stopping = False
 
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> None:
         """Claim and send due deliveries until `stop` is set (or, with `until_idle`, none are due)."""
         try:
             await self._loop(stop, until_idle)
         finally:
-            if self.tasks:
+            self.stopping = True  # what is queued is not started: its lease brings it back
+            while self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
             await self.results.written()
             await self.sessions.close()
 
     async def _loop(self, stop: asyncio.Event, until_idle: bool) -> None:
-        lease_ms = int((self.settings.webhook_timeout + 5) * 1000)  # an attempt outliving it is made again
+        # a claimed delivery may wait for a slot for up to one attempt, then take one itself;
+        # one that outlives its lease is made again
+        lease_ms = int((2 * self.settings.webhook_timeout + 5) * 1000)
         while not stop.is_set():
             self.slots.freed.clear()
             free = self.slots.free()
             claimed, settled = None, self.results.done  # every result written when the claim began?
             if free:  # claim only what can start now: a claimed delivery's lease runs from its claim
-                rooms, room = self.slots.rooms(), self.settings.webhook_concurrency_per_subscription
+                rooms, room = self.slots.rooms(), 2 * self.settings.webhook_concurrency_per_subscription
                 claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
                 await self._start(claimed)
             if claimed is not None and claimed.deliveries:
@@ -125,10 +131,29 @@ class Deliverer:
             if delivery is None or delivery.state is not DeliveryState.PENDING:
                 self.results.add(Forget(delivery_id))
                 continue
-            started = self.slots.take(delivery.subscription_id)  # the claim left room for it
-            task = asyncio.create_task(self._send(delivery, subscriptions, claimed.now, started))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            if self.slots.has_room(delivery.subscription_id):
+                self._begin(delivery, subscriptions, claimed.now)
+            else:  # the claim left room for it in the queue
+                self.waiting.setdefault(delivery.subscription_id, deque()).append(
+                    (delivery, subscriptions, claimed.now)
+                )
+                self.slots.queue(delivery.subscription_id, 1)
+
+    def _begin(self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int) -> None:
+        started = self.slots.take(delivery.subscription_id)
+        task = asyncio.create_task(self._send(delivery, subscriptions, now, started))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _next(self, subscription_id: str) -> None:
+        """The subscription's next queued delivery, into the slot just freed."""
+        queue = self.waiting.get(subscription_id)
+        if not queue or self.stopping:
+            return
+        self._begin(*queue.popleft())
+        self.slots.queue(subscription_id, -1)
+        if not queue:
+            del self.waiting[subscription_id]
 
     async def _send(self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int, started: float) -> None:
         try:
@@ -137,6 +162,7 @@ class Deliverer:
             log.exception("webhook.attempt_crashed", delivery_id=delivery.id, subscription_id=delivery.subscription_id)
         finally:
             self.slots.give_back(delivery.subscription_id, started)
+            self._next(delivery.subscription_id)
 
 
 async def deliver(settings: Settings, stop: asyncio.Event, *, until_idle: bool = False) -> None:

@@ -1,10 +1,12 @@
 """Attempts in flight, in all and per subscription: so one slow endpoint holds only its own slots.
 
 A process starts at most `total` attempts at once, and at most `per_subscription` of any one
-subscription. A subscription whose attempts take long (its recent ones, or the oldest one
-still going, past `SLOW`) has the surplus of its due deliveries pushed back by about that long
-when the process claims (worker/store/sending.py), so a hanging endpoint's backlog never stands
-in front of the others; a fast one's surplus stays due for the next claim.
+subscription; it may hold as many more of a subscription's deliveries claimed and queued, so
+a slot that frees is refilled at once instead of after a claim's round trip. A subscription
+whose attempts take long (its recent ones, or the oldest one still going, past `SLOW`) has
+the surplus of its due deliveries pushed back by about that long when the process claims
+(worker/store/sending.py), so a hanging endpoint's backlog never stands in front of the
+others; a fast one's surplus stays due for the next claim.
 """
 
 import asyncio
@@ -24,18 +26,32 @@ class Slots:
         self.started: dict[str, list[float]] = {}  # subscription -> its attempts in flight (monotonic starts)
         self.duration: dict[str, float] = {}  # subscription -> moving average seconds per attempt
         self.in_flight = 0
+        self.queued: dict[str, int] = {}  # subscription -> its claimed deliveries waiting for a slot
         self.freed = asyncio.Event()  # set whenever an attempt ends: a claim may find room again
 
     def free(self) -> int:
-        return self.total - self.in_flight
+        """How many more deliveries a claim may take: in flight and queued count alike."""
+        return self.total - self.in_flight - sum(self.queued.values())
+
+    def has_room(self, subscription_id: str) -> bool:
+        return len(self.started.get(subscription_id, ())) < self.per_subscription
+
+    def queue(self, subscription_id: str, change: int) -> None:
+        left = self.queued.get(subscription_id, 0) + change
+        if left:
+            self.queued[subscription_id] = left
+        else:
+            self.queued.pop(subscription_id, None)
 
     def rooms(self) -> dict[str, Room]:
-        """The room of every subscription with attempts in flight (the others have `per_subscription`)."""
+        """What a claim may take of every subscription with attempts in flight: its free slots and
+        a queue as long as its limit (the others: twice `per_subscription`)."""
         now, rooms = time.monotonic(), {}
         for subscription_id, starts in self.started.items():
             slow = max(self.duration.get(subscription_id, 0.0), now - min(starts))
             defer = min(slow, self.longest) if slow >= SLOW else 0.0
-            rooms[subscription_id] = Room(self.per_subscription - len(starts), int(defer * 1000))
+            left = 2 * self.per_subscription - len(starts) - self.queued.get(subscription_id, 0)
+            rooms[subscription_id] = Room(left, int(defer * 1000))
         return rooms
 
     def take(self, subscription_id: str) -> float:
