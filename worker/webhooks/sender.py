@@ -28,7 +28,8 @@ from worker.webhooks.slots import Slots
 
 log = structlog.get_logger("runstate.webhooks")
 
-POLL_INTERVAL = 0.05  # seconds between claims when nothing could be claimed
+POLL_INTERVAL = 0.05  # seconds between claims when nothing was due
+TRICKLE = 0.01  # seconds between claims while deliveries come due one by one, fewer than the free slots
 SCAN_EXTRA = 500  # due deliveries a claim looks past, beyond those it may start, for other subscriptions'
 IDLE_HORIZON = 1000  # ms: `until_idle` stops once nothing is due sooner than this
 WRITE_EVERY = 0.005  # seconds results wait to be written together (their leases are far longer)
@@ -105,13 +106,20 @@ class Deliverer:
                 rooms, room = self.slots.rooms(), 2 * self.settings.webhook_concurrency_per_subscription
                 claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
                 await self._start(claimed)
-            if claimed is not None and claimed.deliveries:
-                continue
+            if claimed is not None and len(claimed.deliveries) >= free:
+                continue  # every free slot taken: more may be due
             if until_idle and await self._idle(claimed, settled):
                 return
+            await self._pause(claimed)
+
+    async def _pause(self, claimed: Claimed | None) -> None:
+        """Until the next claim: a while when slots were free (so a claim takes what came due
+        meanwhile, not one delivery at a time), else until a slot frees."""
+        if claimed is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.slots.freed.wait(), POLL_INTERVAL)
-            await asyncio.sleep(0)  # let the other answers already in land first: one claim for their slots
+        else:
+            await asyncio.sleep(TRICKLE if claimed.deliveries else POLL_INTERVAL)
 
     async def _idle(self, claimed: Claimed | None, settled: int) -> bool:
         """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON, as seen
