@@ -18,7 +18,7 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.store import keys
 from worker.store.subscriptions import Subscription, Subscriptions
-from worker.webhooks.sender import Deliverer
+from worker.webhooks.sender import deliver
 
 FAST = {
     "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -42,7 +42,7 @@ def _add(redis_url: str, url: str, *args: str) -> dict[str, str]:
 
 
 def _deliver(runtime: Runtime) -> None:
-    asyncio.run(Deliverer(Runtime(Settings(), runtime.redis)).run(asyncio.Event(), until_idle=True))
+    asyncio.run(deliver(Settings(), asyncio.Event(), until_idle=True))  # REDIS_URL: the `runtime` fixture's
 
 
 def _publish_and_apply(runtime: Runtime, *events: dict[str, object]) -> None:
