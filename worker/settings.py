@@ -48,6 +48,7 @@ Environment:
   RUNSTATE_WEBHOOK_ALLOW_PRIVATE    1/true/yes: allow loopback and private webhook targets (default off)
   RUNSTATE_WEBHOOK_TIMEOUT          seconds one delivery attempt may take (15)
   RUNSTATE_WEBHOOK_CONCURRENCY      deliveries in flight at once per delivery process (100)
+  RUNSTATE_WEBHOOK_CONCURRENCY_PER_SUBSCRIPTION  of those, at most this many to one subscription (10)
   RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout: float = Field(default=15, gt=0, le=300)
     webhook_concurrency: int = Field(default=100, ge=1, le=10_000)
+    webhook_concurrency_per_subscription: int = Field(default=10, ge=1, le=10_000)
     api_tokens: str | None = Field(default=None, repr=False)  # "token:account,token:account"
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit

@@ -113,10 +113,10 @@ def deliver(until_idle: bool) -> None:
     """Run the delivery process: send due deliveries, signed, with retries (Procfile `webhooks:`)."""
     import asyncio
 
-    from worker.webhooks.sender import Deliverer, deliver_forever
+    from worker.webhooks.sender import deliver, deliver_forever
 
-    runtime = runtime_from_env(log_level="info")
+    settings = runtime_from_env(log_level="info").settings
     if until_idle:
-        asyncio.run(Deliverer(runtime).run(asyncio.Event(), until_idle=True))
+        asyncio.run(deliver(settings, asyncio.Event(), until_idle=True))
     else:
-        deliver_forever(runtime)
+        deliver_forever(settings)

@@ -11,6 +11,8 @@ new primary, with no discovery of ours.
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
 from worker.settings import Settings
@@ -28,6 +30,21 @@ def connect(settings: Settings, **options: Any) -> Redis:
         sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
     )
     primary: Redis = sentinels.master_for(
+        sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
+    )
+    return primary
+
+
+def connect_async(settings: Settings, **options: Any) -> AsyncRedis:
+    """The same, for asyncio (the webhook sender)."""
+    sentinel = settings.sentinel()
+    if sentinel is None:
+        return AsyncRedis.from_url(settings.effective_redis_url, **options)
+    sentinels = AsyncSentinel(
+        list(sentinel.sentinels),
+        sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
+    )
+    primary: AsyncRedis = sentinels.master_for(
         sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
     )
     return primary

@@ -4,7 +4,7 @@ A delivery is written by the run's commit (`commit.pack` builds it with `outbox_
 deliveries exist together or not at all. Its `id` is the `webhook-id` of every attempt.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -101,6 +101,32 @@ def _count(pipe: Any, attempt: str | None) -> None:
         pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{attempt}", 1)
 
 
+def stage_counts(pipe: Any, outcomes: Mapping[str, int]) -> None:
+    """Several attempts' outcomes at once (`delivered`: 120, ...), one increment each."""
+    for outcome, count in outcomes.items():
+        pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{outcome}", count)
+
+
+def stage_retry(pipe: Any, delivery: Delivery, due: int, attempt: str | None) -> None:
+    """Queue on `pipe` (sync or asyncio): the record as it now is, due again at `due`."""
+    pipe.set(keys.delivery(delivery.id), delivery.to_json())
+    pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery.id): due})
+    _count(pipe, attempt)
+
+
+def stage_finish(pipe: Any, delivery: Delivery, retention: int, attempt: str | None) -> None:
+    """Queue on `pipe` (sync or asyncio): no more attempts; the dead kept and listed for replay,
+    the others kept for `retention` seconds."""
+    _count(pipe, attempt)
+    pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery.id))
+    if delivery.state is DeliveryState.DEAD:
+        pipe.set(keys.delivery(delivery.id), delivery.to_json())
+        pipe.lrem(keys.DEAD_LETTERS, 0, delivery.id)
+        pipe.rpush(keys.DEAD_LETTERS, delivery.id)
+    else:
+        pipe.set(keys.delivery(delivery.id), delivery.to_json(), ex=retention)
+
+
 class Deliveries:
     def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
@@ -120,22 +146,13 @@ class Deliveries:
     def retry_at(self, delivery: Delivery, due: int, attempt: str | None = None) -> None:
         """Another attempt at `due`; `attempt`: the outcome of the one just made, counted with it."""
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.delivery(delivery.id), delivery.to_json())
-            pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery.id): due})
-            _count(pipe, attempt)
+            stage_retry(pipe, delivery, due, attempt)
             pipe.execute()
 
     def finish(self, delivery: Delivery, attempt: str | None = None) -> None:
         """Delivered, dead or dropped: no more attempts; the dead are listed for replay."""
         with self.redis.pipeline(transaction=True) as pipe:
-            _count(pipe, attempt)
-            pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery.id))
-            if delivery.state is DeliveryState.DEAD:
-                pipe.set(keys.delivery(delivery.id), delivery.to_json())
-                pipe.lrem(keys.DEAD_LETTERS, 0, delivery.id)
-                pipe.rpush(keys.DEAD_LETTERS, delivery.id)
-            else:
-                pipe.set(keys.delivery(delivery.id), delivery.to_json(), ex=self.retention)
+            stage_finish(pipe, delivery, self.retention, attempt)
             pipe.execute()
 
     def replay(self, delivery_id: str, now: int) -> Delivery | None:

@@ -65,6 +65,24 @@ class Subscription(BaseModel):
         return self.public() | {"secret": self.secret}
 
 
+def changed(raw: bytes | None, fields: dict[str, object]) -> Subscription | None:
+    """The stored subscription `raw` with some fields changed, as `Subscriptions.update` writes it:
+    None when it was removed; a disabled one's `failing_since` is left alone unless `enabled=True`
+    is asked for."""
+    if raw is None:
+        return None
+    current = Subscription.model_validate_json(raw)
+    if not current.enabled and fields.get("enabled") is not True:
+        fields = {k: v for k, v in fields.items() if k != "failing_since"}
+    return current.model_copy(update=fields)
+
+
+def stage_save(pipe: Any, subscription: Subscription) -> None:
+    """Queue on `pipe` (sync or asyncio): the subscription written, and a new version for the caches."""
+    pipe.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
+    pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
+
+
 class Subscriptions:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -73,8 +91,7 @@ class Subscriptions:
 
     def save(self, subscription: Subscription) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.SUBSCRIPTIONS, subscription.id, subscription.model_dump_json())
-            pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
+            stage_save(pipe, subscription)
             pipe.execute()
 
     def get(self, subscription_id: str) -> Subscription | None:
@@ -86,16 +103,10 @@ class Subscriptions:
         one, and never re-enables a disabled one unless `enabled=True` is asked for."""
 
         def change(pipe: Any) -> Subscription | None:
-            raw = pipe.hget(keys.SUBSCRIPTIONS, subscription_id)
-            if raw is None:
-                return None
-            current = Subscription.model_validate_json(raw)
-            if not current.enabled and fields.get("enabled") is not True:
-                fields.pop("failing_since", None)
-            updated = current.model_copy(update=fields)
-            pipe.multi()
-            pipe.hset(keys.SUBSCRIPTIONS, subscription_id, updated.model_dump_json())
-            pipe.set(keys.SUBSCRIPTIONS_VERSION, _new_version())
+            updated = changed(pipe.hget(keys.SUBSCRIPTIONS, subscription_id), fields)
+            if updated is not None:
+                pipe.multi()
+                stage_save(pipe, updated)
             return updated
 
         result = self.redis.transaction(change, keys.SUBSCRIPTIONS, value_from_callable=True)  # type: ignore[arg-type]

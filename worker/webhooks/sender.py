@@ -2,186 +2,206 @@
 
 Its own process (the Procfile's `webhooks:`), so delivery never slows event processing and
 event workers keep listening on exactly one queue. Due deliveries are claimed from the
-webhook timers with a lease, so an attempt cut short by a crash is made again, never lost;
-each attempt runs in its own task, so one hanging endpoint never delays another.
+webhook timers with a lease, so an attempt cut short by a crash is made again, never lost —
+and several delivery processes can share one outbox. Each attempt runs in its own task,
+within the process's slots and its subscription's (`slots.py`), so one hanging endpoint
+costs its own slots and its attempt timeout, nothing more. Results are written many at once.
 """
 
 import asyncio
 import contextlib
-import random
-import time
-from datetime import UTC, datetime
-from typing import Protocol
+import ssl
+from collections import deque
 
-import httpx
+import certifi
 import structlog
-from redis import Redis
-from standardwebhooks.webhooks import Webhook
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from worker.settings import Settings
 from worker.store import keys
-from worker.store.outage import Outage, is_fault, probe
-from worker.store.outbox import Attempt, Deliveries, Delivery, DeliveryState
-from worker.store.runs import Store
-from worker.store.subscriptions import Subscription, Subscriptions
-from worker.webhooks.ssrf import UnsafeTarget, check_url_async, pinned_client
+from worker.store.connection import connect_async
+from worker.store.outage import PROBE_TTL_MS, Outage, is_fault
+from worker.store.outbox import Delivery, DeliveryState
+from worker.store.sending import Claimed, Forget, Result, Sending
+from worker.store.subscriptions import Subscription
+from worker.webhooks.attempts import Attempts
+from worker.webhooks.pinned import PinnedSessions
+from worker.webhooks.slots import Slots
 
 log = structlog.get_logger("runstate.webhooks")
 
-POLL_INTERVAL = 0.1  # seconds between claims when nothing was due
-JITTER = 0.1  # each retry delay is stretched or shrunk by up to this share
+POLL_INTERVAL = 0.05  # seconds between claims when nothing was due
+TRICKLE = 0.01  # seconds between claims while deliveries come due one by one, fewer than the free slots
+SCAN_EXTRA = 500  # due deliveries a claim looks past, beyond those it may start, for other subscriptions'
+IDLE_HORIZON = 1000  # ms: `until_idle` stops once nothing is due sooner than this
+WRITE_EVERY = 0.005  # seconds results wait to be written together (their leases are far longer)
 
 
-class SenderParts(Protocol):
-    """What the sender needs from the process that runs it (the runtime fills it)."""
+class Results:
+    """Results waiting to be written; one pipeline takes every result that came in meanwhile."""
 
-    @property
-    def settings(self) -> Settings: ...
+    def __init__(self, sending: Sending) -> None:
+        self.sending = sending
+        self.pending: list[Result] = []
+        self.flushing: asyncio.Task[None] | None = None
+        self.added = self.done = 0  # results ever added, and ever written (or given up on)
 
-    @property
-    def redis(self) -> Redis: ...
+    def add(self, result: Result) -> None:
+        self.pending.append(result)
+        self.added += 1
+        if self.flushing is None:
+            self.flushing = asyncio.create_task(self._flush())
 
-    @property
-    def store(self) -> Store: ...
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(WRITE_EVERY)  # one write for every result of the next few ms
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await self.sending.write(batch)
+                except RedisError:  # their leases bring these deliveries back: attempted again, not lost
+                    log.exception("webhook.results_not_written", count=len(batch))
+                self.done += len(batch)
+        finally:
+            self.flushing = None
+
+    async def written(self) -> None:
+        while self.flushing is not None:
+            await asyncio.shield(self.flushing)
 
 
 class Deliverer:
-    def __init__(self, runtime: SenderParts) -> None:
-        self.settings = runtime.settings
-        self.store: Store = runtime.store
-        self.deliveries = Deliveries(runtime.redis, runtime.settings.retention)
-        self.subscriptions = Subscriptions(runtime.redis)
-        self.tls = httpx.create_ssl_context(trust_env=False)  # built once: loading CA certificates is slow
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.sending = Sending(redis, settings.retention)
+        tls = ssl.create_default_context(cafile=certifi.where())  # built once: loading CA certificates is slow
+        self.sessions = PinnedSessions(tls)
+        self.attempts = Attempts(settings, self.sessions, self.sending)
+        self.slots = Slots(
+            settings.webhook_concurrency, settings.webhook_concurrency_per_subscription, settings.webhook_timeout
+        )
+        self.results = Results(self.sending)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.waiting: dict[str, deque[tuple[Delivery, dict[str, Subscription], int]]] = {}  # claimed, queued
+        self.stopping = False
 
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> None:
         """Claim and send due deliveries until `stop` is set (or, with `until_idle`, none are due)."""
-        lease_ms = int((self.settings.webhook_timeout + 5) * 1000)  # an attempt outliving it is made again
+        try:
+            await self._loop(stop, until_idle)
+        finally:
+            self.stopping = True  # what is queued is not started: its lease brings it back
+            while self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            await self.results.written()
+            await self.sessions.close()
+
+    async def _loop(self, stop: asyncio.Event, until_idle: bool) -> None:
+        # a claimed delivery may wait for a slot for up to one attempt, then take one itself;
+        # one that outlives its lease is made again
+        lease_ms = int((2 * self.settings.webhook_timeout + 5) * 1000)
         while not stop.is_set():
-            # claim only what can start now: a claimed delivery's lease runs from its claim
-            free = self.settings.webhook_concurrency - len(self.tasks)
-            now, due = self.store.claim_due_at(free, lease_ms, keys.WEBHOOK_TIMERS) if free else (0, [])
-            members = [member for member, _ in due]
-            # what every claimed attempt needs, read at once: the records, the subscriptions
-            ids = [member.removeprefix(keys.delivery_timer("")) for member in members]
-            subscriptions = self.subscriptions.as_of(self.subscriptions.version()) if ids else {}
-            for delivery_id, delivery in zip(ids, self.deliveries.get_many(ids), strict=True):
-                task = asyncio.create_task(self._send(delivery_id, delivery, subscriptions, now))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-            if not members:
-                if until_idle and not self.tasks and free:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), POLL_INTERVAL)
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            self.slots.freed.clear()
+            free = self.slots.free()
+            claimed, settled = None, self.results.done  # every result written when the claim began?
+            if free:  # claim only what can start now: a claimed delivery's lease runs from its claim
+                rooms, room = self.slots.rooms(), 2 * self.settings.webhook_concurrency_per_subscription
+                claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
+                await self._start(claimed)
+            if claimed is not None and len(claimed.deliveries) >= free:
+                continue  # every free slot taken: more may be due
+            if until_idle and await self._idle(claimed, settled):
+                return
+            await self._pause(claimed)
 
-    async def _send(
-        self, delivery_id: str, delivery: Delivery | None, subscriptions: dict[str, Subscription], now: int
-    ) -> None:
-        try:
-            await self.attempt(delivery_id, delivery, subscriptions, now)
-        except Exception:  # one delivery's bug must not stop the others; its lease brings it back
-            log.exception("webhook.attempt_crashed", delivery_id=delivery_id)
-
-    async def attempt(
-        self, delivery_id: str, delivery: Delivery | None, subscriptions: dict[str, Subscription], now: int
-    ) -> None:
-        """One attempt at a claimed delivery (as read at its claim, with the subscriptions then and
-        the claim's Redis time)."""
-        if delivery is None or delivery.state is not DeliveryState.PENDING:
-            self.store.redis.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery_id))
-            return
-        subscription = subscriptions.get(delivery.subscription_id)
-        if subscription is None:
-            self._finish(delivery, DeliveryState.DROPPED, "subscription removed")
-            return
-        if not subscription.enabled:
-            self._finish(delivery, DeliveryState.DEAD, f"subscription disabled: {subscription.disabled_reason}")
-            return
-        started = time.monotonic()
-        try:  # the whole attempt, name lookup included, within the timeout (the lease is longer)
-            async with asyncio.timeout(self.settings.webhook_timeout):
-                status, error = await self._post(subscription, delivery)
-        except TimeoutError:
-            status, error = None, f"timed out after {self.settings.webhook_timeout:g} s"
-        attempt = Attempt(at=now, status=status, error=error, duration_ms=int((time.monotonic() - started) * 1000))
-        delivery = delivery.model_copy(update={"attempts": [*delivery.attempts, attempt]})
-        log.info(
-            "webhook.attempted",
-            delivery_id=delivery.id,
-            subscription_id=subscription.id,
-            status=status,
-            error=error,
-            attempt=len(delivery.attempts),
-        )
-        if status is not None and 200 <= status < 300:
-            self._succeeded(subscription)
-            self._finish(delivery, DeliveryState.DELIVERED, None, attempt="delivered")
-        elif status == 410:
-            self._disable(subscription, "the endpoint answered 410 Gone")
-            self._finish(delivery, DeliveryState.DEAD, "410 Gone: subscription disabled", attempt="gone")
+    async def _pause(self, claimed: Claimed | None) -> None:
+        """Until the next claim: a while when slots were free (so a claim takes what came due
+        meanwhile, not one delivery at a time), else until a slot frees."""
+        if claimed is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.slots.freed.wait(), POLL_INTERVAL)
         else:
-            self._failed(subscription, now)
-            self._retry_or_bury(delivery, now)
+            await asyncio.sleep(TRICKLE if claimed.deliveries else POLL_INTERVAL)
 
-    async def _post(self, subscription: Subscription, delivery: Delivery) -> tuple[int | None, str | None]:
-        try:
-            target = await check_url_async(subscription.url, allow_private=self.settings.webhook_allow_private)
-        except UnsafeTarget as unsafe:
-            return None, f"unsafe target: {unsafe.reason}"
-        signed_at = datetime.now(UTC)
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "runstate-webhooks/1",
-            "webhook-id": delivery.id,
-            "webhook-timestamp": str(int(signed_at.timestamp())),
-            "webhook-signature": Webhook(subscription.secret).sign(delivery.id, signed_at, delivery.payload),
-        }
-        try:
-            async with (
-                pinned_client(target, self.settings.webhook_timeout, verify=self.tls) as client,
-                client.stream("POST", target.url, content=delivery.payload.encode(), headers=headers) as response,
-            ):
-                return response.status_code, None  # the body is never read: the status is the answer
-        except httpx.TimeoutException:
-            return None, f"timed out after {self.settings.webhook_timeout:g} s"
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+    async def _idle(self, claimed: Claimed | None, settled: int) -> bool:
+        """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON, as seen
+        by a claim begun after the last result was written (`settled`: results written then)."""
+        if self.tasks or claimed is None:
+            return False
+        if self.results.added != settled:
+            await self.results.written()
+            return False  # the claim may have read the timers before these results moved them
+        return claimed.earliest is None or claimed.earliest > claimed.now + IDLE_HORIZON
 
-    def _retry_or_bury(self, delivery: Delivery, now: int) -> None:
-        schedule = self.settings.retry_schedule()  # read at send time
-        done = delivery.attempts_since_replay  # the first attempt is immediate; then one retry per delay
-        if done > len(schedule):
-            self._finish(delivery, DeliveryState.DEAD, f"no success in {done} attempts", attempt="failed")
+    async def _start(self, claimed: Claimed) -> None:
+        if not claimed.deliveries:
             return
-        delay = schedule[done - 1] * random.uniform(1 - JITTER, 1 + JITTER)
-        self.deliveries.retry_at(delivery, now + int(delay * 1000), attempt="failed")
+        subscriptions = await self.sending.subscriptions(claimed.version)
+        for delivery_id, delivery in claimed.deliveries:
+            if delivery is None or delivery.state is not DeliveryState.PENDING:
+                self.results.add(Forget(delivery_id))
+                continue
+            if self.slots.has_room(delivery.subscription_id):
+                self._begin(delivery, subscriptions, claimed.now)
+            else:  # the claim left room for it in the queue
+                self.waiting.setdefault(delivery.subscription_id, deque()).append(
+                    (delivery, subscriptions, claimed.now)
+                )
+                self.slots.queue(delivery.subscription_id, 1)
 
-    def _finish(self, delivery: Delivery, state: DeliveryState, reason: str | None, attempt: str | None = None) -> None:
-        """No more attempts; `attempt`: the outcome of the one just made, counted with it."""
-        self.deliveries.finish(delivery.model_copy(update={"state": state, "reason": reason}), attempt)
-        if state is DeliveryState.DEAD:
-            log.warning("webhook.dead", delivery_id=delivery.id, reason=reason)
+    def _begin(self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int) -> None:
+        started = self.slots.take(delivery.subscription_id)
+        task = asyncio.create_task(self._send(delivery, subscriptions, now, started))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    def _succeeded(self, subscription: Subscription) -> None:
-        if subscription.failing_since is not None:
-            self.subscriptions.update(subscription.id, failing_since=None)
+    def _next(self, subscription_id: str) -> None:
+        """The subscription's next queued delivery, into the slot just freed."""
+        queue = self.waiting.get(subscription_id)
+        if not queue or self.stopping:
+            return
+        self._begin(*queue.popleft())
+        self.slots.queue(subscription_id, -1)
+        if not queue:
+            del self.waiting[subscription_id]
 
-    def _failed(self, subscription: Subscription, now: int) -> None:
-        since = subscription.failing_since
-        if since is None:
-            self.subscriptions.update(subscription.id, failing_since=now)
-        elif now - since >= self.settings.webhook_disable_after * 1000:
-            self._disable(subscription, f"no success for {self.settings.webhook_disable_after:g} s")
-
-    def _disable(self, subscription: Subscription, reason: str) -> None:
-        self.subscriptions.update(subscription.id, enabled=False, disabled_reason=reason)
-        log.warning("webhook.subscription_disabled", subscription_id=subscription.id, reason=reason)
+    async def _send(self, delivery: Delivery, subscriptions: dict[str, Subscription], now: int, started: float) -> None:
+        try:
+            self.results.add(await self.attempts.make(delivery, subscriptions.get(delivery.subscription_id), now))
+        except Exception:  # one delivery's bug must not stop the others; its lease brings it back
+            log.exception("webhook.attempt_crashed", delivery_id=delivery.id, subscription_id=delivery.subscription_id)
+        finally:
+            self.slots.give_back(delivery.subscription_id, started)
+            self._next(delivery.subscription_id)
 
 
-def deliver_forever(runtime: SenderParts) -> None:
+async def deliver(settings: Settings, stop: asyncio.Event, *, until_idle: bool = False) -> None:
+    """Run one delivery process on its own asyncio Redis connection pool, resumed after each Redis
+    fault (worker.store.outage): logged once per outage, retried with backoff; the deliveries it
+    had claimed are kept by their leases meanwhile."""
+    redis = connect_async(settings)
+    outage = Outage("webhooks")
+    try:
+        while True:
+            try:
+                if outage.ongoing:
+                    await redis.set(keys.PROBE, b"1", px=PROBE_TTL_MS)  # a write: a full Redis is still down
+                    outage.recovered()
+                await Deliverer(settings, redis).run(stop, until_idle=until_idle)
+                return
+            except Exception as error:
+                if not is_fault(error):
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), outage.failed(error))
+                if stop.is_set():
+                    return
+    finally:
+        await redis.aclose()
+
+
+def deliver_forever(settings: Settings) -> None:
     """Run the delivery loop until SIGTERM or SIGINT; in-flight attempts finish first."""
     import signal
 
@@ -190,26 +210,6 @@ def deliver_forever(runtime: SenderParts) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await _ride_out_redis(Deliverer(runtime), runtime.redis, stop)
+        await deliver(settings, stop)
 
     asyncio.run(main())
-
-
-async def _ride_out_redis(deliverer: Deliverer, redis: Redis, stop: asyncio.Event) -> None:
-    """The delivery loop, resumed after each Redis fault (worker.store.outage): logged once per
-    outage, retried with backoff; claimed deliveries are kept by their leases meanwhile."""
-    outage = Outage("webhooks")
-    while True:
-        try:
-            if outage.ongoing:
-                probe(redis)
-                outage.recovered()
-            await deliverer.run(stop)
-            return
-        except Exception as error:
-            if not is_fault(error):
-                raise
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), outage.failed(error))
-            if stop.is_set():
-                return

@@ -34,6 +34,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import httpcore
 import httpx
@@ -132,6 +133,76 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     Names are resolved exactly once, by `resolve`; IP literals are not resolved at all. Every
     address must pass, and the first is the one to connect to. Blocking: see `check_url_async`.
     """
+    scheme, host, port, origin, literal = _parse(url)
+    if literal is not None:
+        addresses, verb = [literal], "points at"
+    else:
+        addresses, verb = _resolve(host, port, resolve), "resolves to"
+
+    for address in addresses:
+        found = _classify(address)
+        if found is not None and (found.always or not allow_private):
+            also = " (refused even when private targets are allowed)" if found.always and allow_private else ""
+            raise UnsafeTarget(f"{origin} {verb} {address}, {found.kind}{also}")
+    first = addresses[0]
+    if isinstance(first, ipaddress.IPv6Address) and first.ipv4_mapped is not None:
+        first = first.ipv4_mapped  # the same destination, reachable without a dual-stack socket
+    return Target(url=url, scheme=scheme, host=host, port=port, address=str(first))
+
+
+class _LookupNeeded(Exception):
+    """Raised by the resolver `check_url_async` checks with first: the host is a name."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host)
+        self.host, self.port = host, port
+
+
+class SharedLookups:
+    """Name lookups in worker threads, one at a time per name: attempts to one host at once
+    share its answer (or its error), each still checking it."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+
+    async def resolve(self, resolve: Resolver, host: str, port: int) -> list[str]:
+        pending = self._pending.get((host, port))
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(resolve, host, port))
+            self._pending[(host, port)] = pending
+            pending.add_done_callback(lambda _: self._pending.pop((host, port), None))
+        return await asyncio.shield(pending)
+
+
+async def check_url_async(
+    url: str, *, allow_private: bool, resolve: Resolver = resolve_host, lookups: SharedLookups | None = None
+) -> Target:
+    """check_url, with the name lookup (if any) in a worker thread, so a slow DNS answer does not
+    stall an event loop; an IP literal needs none and is checked at once."""
+
+    def must_not_block(host: str, port: int) -> list[str]:
+        raise _LookupNeeded(host, port)
+
+    try:
+        return check_url(url, allow_private=allow_private, resolve=must_not_block)
+    except _LookupNeeded as needed:
+        host, port = needed.host, needed.port
+    try:
+        answers = await (lookups or SharedLookups()).resolve(resolve, host, port)
+    except (OSError, UnicodeError) as exc:
+        failed = exc
+
+        def replay(host: str, port: int) -> list[str]:
+            raise failed
+
+        return check_url(url, allow_private=allow_private, resolve=replay)
+    return check_url(url, allow_private=allow_private, resolve=lambda _host, _port: answers)
+
+
+@lru_cache(maxsize=4096)
+def _parse(url: str) -> tuple[str, str, int, str, Address | None]:
+    """Scheme, host, port, origin and the IP literal (if the host is one) of a URL whose form is
+    allowed; remembered, since a subscription's URL is checked again at every attempt."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
@@ -148,29 +219,10 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     port = SCHEMES[scheme] if parsed.port is None else parsed.port
     if not 0 < port < 65536:
         raise UnsafeTarget(f"{origin} names port {port}, outside 1-65535")
-
     literal = _literal(host, origin)
-    if literal is not None:
-        addresses, verb = [literal], "points at"
-    else:
-        if not _HOST_NAME.fullmatch(host):
-            raise UnsafeTarget(f"{origin} has an invalid host name {host!r}")
-        addresses, verb = _resolve(host, port, resolve), "resolves to"
-
-    for address in addresses:
-        found = _classify(address)
-        if found is not None and (found.always or not allow_private):
-            also = " (refused even when private targets are allowed)" if found.always and allow_private else ""
-            raise UnsafeTarget(f"{origin} {verb} {address}, {found.kind}{also}")
-    first = addresses[0]
-    if isinstance(first, ipaddress.IPv6Address) and first.ipv4_mapped is not None:
-        first = first.ipv4_mapped  # the same destination, reachable without a dual-stack socket
-    return Target(url=url, scheme=scheme, host=host, port=port, address=str(first))
-
-
-async def check_url_async(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> Target:
-    """check_url in a worker thread, so a slow DNS answer does not stall an event loop."""
-    return await asyncio.to_thread(check_url, url, allow_private=allow_private, resolve=resolve)
+    if literal is None and not _HOST_NAME.fullmatch(host):
+        raise UnsafeTarget(f"{origin} has an invalid host name {host!r}")
+    return scheme, host, port, origin, literal
 
 
 def _literal(host: str, origin: str) -> Address | None:
@@ -210,6 +262,7 @@ def _resolve(host: str, port: int, resolve: Resolver) -> list[Address]:
     return addresses
 
 
+@lru_cache(maxsize=4096)
 def _classify(address: Address) -> _Range | None:
     """The forbidden range address falls in, if any."""
     if isinstance(address, ipaddress.IPv6Address):

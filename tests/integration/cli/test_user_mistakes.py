@@ -35,14 +35,17 @@ MISTAKES = [
         ["stats"],
         {"REDIS_URL": ""},
         2,
-        f"runstate: REDIS_URL='': is empty; unset it for redis://localhost:6379/0, or name your server {SEE}",
+        "runstate: REDIS_URL='': REDIS_URL is empty: set it to redis://HOST:PORT/DB or"
+        " redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB], or unset it for redis://localhost:6379/0"
+        f" {SEE}",
     ),
     (
         ["stats"],
         {"REDIS_URL": "localhost:6379"},
         2,
-        "runstate: REDIS_URL=localhost:6379: Redis URL must specify one of the following schemes"
-        f" (redis://, rediss://, unix://) {SEE}",
+        "runstate: REDIS_URL='localhost:6379': REDIS_URL scheme 'localhost:6379' is not one of redis, rediss,"
+        " unix, redis+sentinel: use redis://HOST:PORT/DB or redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+        f" {SEE}",
     ),
     (
         ["stats"],

@@ -125,7 +125,7 @@ def test_sigterm_stops_a_worker_between_jobs_within_two_seconds(redis_url: str, 
     for n in range(5):  # a job each, one after the other
         events = [orjson.dumps(e).decode() for e in _run_script(f"r_between_{n}", 3)]
         assert runtime.publisher.publish_lines(events).errors == []
-        wait_until(lambda n=n: runtime.redis.llen(f"runstate:inbox:{{r_between_{n}}}") == 0, timeout=30)
+        wait_until(lambda n=n: runtime.redis.llen(keys.inbox(ref("default", f"r_between_{n}"))) == 0, timeout=30)
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     worker.communicate(timeout=30)

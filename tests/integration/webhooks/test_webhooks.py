@@ -20,7 +20,7 @@ from worker.settings import Settings
 from worker.store import keys
 from worker.store.keys import ref
 from worker.store.subscriptions import Subscription, Subscriptions
-from worker.webhooks.sender import Deliverer
+from worker.webhooks.sender import deliver
 
 FAST = {
     "RUNSTATE_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -44,7 +44,7 @@ def _add(redis_url: str, url: str, *args: str) -> dict[str, str]:
 
 
 def _deliver(runtime: Runtime) -> None:
-    asyncio.run(Deliverer(Runtime(Settings(), runtime.redis)).run(asyncio.Event(), until_idle=True))
+    asyncio.run(deliver(Settings(), asyncio.Event(), until_idle=True))  # REDIS_URL: the `runtime` fixture's
 
 
 def _publish_and_apply(runtime: Runtime, *events: dict[str, object]) -> None:

@@ -1,0 +1,63 @@
+"""Slots: the room each subscription has left, and how far a slow one's surplus is pushed back."""
+
+import asyncio
+
+import pytest
+
+from worker.store.sending import Room
+from worker.webhooks import slots
+from worker.webhooks.slots import Slots
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(slots.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_a_fast_subscription_at_its_limit_is_left_due(clock: list[float]) -> None:
+    taken = Slots(total=10, per_subscription=2, longest=15)
+    first = taken.take("sub_a")
+    taken.take("sub_a")
+    clock[0] += 0.05
+    assert taken.has_room("sub_a") is False
+    assert taken.rooms() == {"sub_a": Room(left=2, defer_ms=0)}  # as many again may wait in its queue
+    taken.queue("sub_a", 2)
+    assert (taken.rooms(), taken.free()) == ({"sub_a": Room(left=0, defer_ms=0)}, 6)
+    taken.give_back("sub_a", first)
+    taken.queue("sub_a", -1)
+    assert (taken.has_room("sub_a"), taken.rooms(), taken.free()) == (True, {"sub_a": Room(left=2, defer_ms=0)}, 8)
+
+
+def test_a_hanging_subscription_has_its_surplus_pushed_back_by_how_long_it_has_hung(clock: list[float]) -> None:
+    taken = Slots(total=10, per_subscription=2, longest=15)
+    taken.take("sub_hang")
+    clock[0] += 3
+    taken.take("sub_hang")
+    taken.take("sub_ok")
+    taken.queue("sub_hang", 2)
+    assert taken.rooms() == {"sub_hang": Room(left=0, defer_ms=3000), "sub_ok": Room(left=3, defer_ms=0)}
+    clock[0] += 60
+    assert taken.rooms()["sub_hang"] == Room(left=0, defer_ms=15_000)  # never past the attempt timeout
+
+
+def test_a_subscription_slow_on_average_stays_slow_after_its_attempts_end(clock: list[float]) -> None:
+    taken = Slots(total=10, per_subscription=1, longest=15)
+    started = taken.take("sub_slow")
+    clock[0] += 5
+    taken.give_back("sub_slow", started)
+    assert taken.rooms() == {}  # nothing in flight: the claim gives it its whole room
+    taken.take("sub_slow")
+    assert taken.rooms() == {"sub_slow": Room(left=1, defer_ms=5000)}
+
+
+def test_giving_a_slot_back_wakes_the_claim_loop(clock: list[float]) -> None:
+    async def main() -> bool:
+        taken = Slots(total=1, per_subscription=1, longest=15)
+        started = taken.take("sub_a")
+        asyncio.get_running_loop().call_soon(taken.give_back, "sub_a", started)
+        await asyncio.wait_for(taken.freed.wait(), 5)
+        return taken.freed.is_set()
+
+    assert asyncio.run(main()) is True

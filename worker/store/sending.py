@@ -1,0 +1,137 @@
+"""What the delivery process reads and writes, on an asyncio Redis client, in few round trips.
+
+One script claims due deliveries with their records and the subscriptions' version
+(`lua/claim_webhooks.lua`); results are written many at once, in one pipeline. The record
+changes themselves are the outbox's (`stage_retry`, `stage_finish`), so the delivery process
+and the CLI write a delivery the same way.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+
+from worker.store import keys
+from worker.store.outbox import Delivery, stage_counts, stage_finish, stage_retry
+from worker.store.replies import as_text
+from worker.store.subscriptions import Subscription, changed, stage_save
+
+# Where a timer member names its subscription: `webhook:msg_<subscription id>_<run>_...`
+# (statemachine.webhooks.delivery_id); a Lua pattern (the prefix has no magic characters),
+# held against delivery_id by a test.
+SUBSCRIPTION_IN_TIMER = "^" + keys.delivery_timer("msg_") + "(sub_[^_]+)_"
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """How many more of a subscription's deliveries this process may start, and how far to push
+    the rest back (ms; 0 leaves them due, for a subscription whose attempts end quickly)."""
+
+    left: int
+    defer_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    now: int  # Redis time of the claim, ms
+    version: bytes  # of the subscriptions
+    earliest: int | None  # the earliest timer left (ms), claimed ones included
+    deliveries: list[tuple[str, Delivery | None]]  # (delivery id, record; None when it is gone)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    delivery: Delivery
+    due: int
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    delivery: Delivery
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """A timer whose delivery is gone or no longer pending."""
+
+    delivery_id: str
+
+
+Result = Retry | Finish | Forget
+
+
+class Sending:
+    def __init__(self, redis: Redis, retention: int) -> None:
+        self.redis = redis
+        self.retention = retention
+        script = resources.files("worker.store").joinpath("lua/claim_webhooks.lua").read_text()
+        self._claim = redis.register_script(script)
+        self._by_id: dict[str, Subscription] = {}
+        self._read_at: bytes | None = None
+
+    async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: int) -> Claimed:
+        """Up to `limit` due deliveries among the first `scan` due, each pushed back by the lease,
+        at most `rooms[s].left` (else `room`) of subscription s."""
+        args: list[Any] = [
+            lease_ms,
+            limit,
+            scan,
+            room,
+            SUBSCRIPTION_IN_TIMER,
+            keys.delivery_timer(""),
+            keys.delivery(""),
+        ]
+        for subscription_id, its in rooms.items():
+            args.extend((subscription_id, its.left, its.defer_ms))
+        reply = await self._claim(keys=[keys.WEBHOOK_TIMERS, keys.SUBSCRIPTIONS_VERSION], args=args)
+        now, version, earliest, rest = int(reply[0]), reply[1] or b"", reply[2], reply[3:]
+        prefix = keys.delivery_timer("")
+        deliveries = [
+            (
+                as_text(rest[i]).removeprefix(prefix),
+                None if not rest[i + 2] else Delivery.model_validate_json(rest[i + 2]),
+            )
+            for i in range(0, len(rest), 3)
+        ]
+        return Claimed(now, version, None if not earliest else int(float(earliest)), deliveries)
+
+    async def subscriptions(self, version: bytes) -> dict[str, Subscription]:
+        """Every subscription by id, read again only when `version` moved since the last read."""
+        if self._read_at != version:
+            raws = await self.redis.hvals(keys.SUBSCRIPTIONS)
+            self._by_id = {s.id: s for s in map(Subscription.model_validate_json, raws)}
+            self._read_at = version
+        return self._by_id
+
+    async def write(self, results: list[Result]) -> None:
+        """Every result at once: one MULTI/EXEC, so each delivery's change is whole."""
+        outcomes: Counter[str] = Counter()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for result in results:
+                if isinstance(result, Retry):
+                    stage_retry(pipe, result.delivery, result.due, None)
+                elif isinstance(result, Finish):
+                    stage_finish(pipe, result.delivery, self.retention, None)
+                else:
+                    pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(result.delivery_id))
+                if not isinstance(result, Forget) and result.outcome is not None:
+                    outcomes[result.outcome] += 1
+            stage_counts(pipe, outcomes)  # one increment per outcome, not per delivery
+            await pipe.execute()
+
+    async def update_subscription(self, subscription_id: str, **fields: object) -> Subscription | None:
+        """`Subscriptions.update`, on this client."""
+
+        async def change(pipe: Any) -> Subscription | None:
+            updated = changed(await pipe.hget(keys.SUBSCRIPTIONS, subscription_id), fields)
+            if updated is not None:
+                pipe.multi()
+                stage_save(pipe, updated)
+            return updated
+
+        result = await self.redis.transaction(change, keys.SUBSCRIPTIONS, value_from_callable=True)
+        return result if isinstance(result, Subscription) else None

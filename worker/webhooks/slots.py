@@ -1,0 +1,73 @@
+"""Attempts in flight, in all and per subscription: so one slow endpoint holds only its own slots.
+
+A process starts at most `total` attempts at once, and at most `per_subscription` of any one
+subscription; it may hold as many more of a subscription's deliveries claimed and queued, so
+a slot that frees is refilled at once instead of after a claim's round trip. A subscription
+whose attempts take long (its recent ones, or the oldest one still going, past `SLOW`) has
+the surplus of its due deliveries pushed back by about that long when the process claims
+(worker/store/sending.py), so a hanging endpoint's backlog never stands in front of the
+others; a fast one's surplus stays due for the next claim.
+"""
+
+import asyncio
+import time
+
+from worker.store.sending import Room
+
+SLOW = 1.0  # seconds: an endpoint slower than this has its surplus pushed back rather than left due
+WEIGHT = 0.2  # of the newest attempt in a subscription's moving average duration
+
+
+class Slots:
+    def __init__(self, total: int, per_subscription: int, longest: float) -> None:
+        self.total = total
+        self.per_subscription = per_subscription
+        self.longest = longest  # an attempt's timeout: no push-back is longer
+        self.started: dict[str, list[float]] = {}  # subscription -> its attempts in flight (monotonic starts)
+        self.duration: dict[str, float] = {}  # subscription -> moving average seconds per attempt
+        self.in_flight = 0
+        self.queued: dict[str, int] = {}  # subscription -> its claimed deliveries waiting for a slot
+        self.freed = asyncio.Event()  # set whenever an attempt ends: a claim may find room again
+
+    def free(self) -> int:
+        """How many more deliveries a claim may take: in flight and queued count alike."""
+        return self.total - self.in_flight - sum(self.queued.values())
+
+    def has_room(self, subscription_id: str) -> bool:
+        return len(self.started.get(subscription_id, ())) < self.per_subscription
+
+    def queue(self, subscription_id: str, change: int) -> None:
+        left = self.queued.get(subscription_id, 0) + change
+        if left:
+            self.queued[subscription_id] = left
+        else:
+            self.queued.pop(subscription_id, None)
+
+    def rooms(self) -> dict[str, Room]:
+        """What a claim may take of every subscription with attempts in flight: its free slots and
+        a queue as long as its limit (the others: twice `per_subscription`)."""
+        now, rooms = time.monotonic(), {}
+        for subscription_id, starts in self.started.items():
+            slow = max(self.duration.get(subscription_id, 0.0), now - min(starts))
+            defer = min(slow, self.longest) if slow >= SLOW else 0.0
+            left = 2 * self.per_subscription - len(starts) - self.queued.get(subscription_id, 0)
+            rooms[subscription_id] = Room(left, int(defer * 1000))
+        return rooms
+
+    def take(self, subscription_id: str) -> float:
+        """One slot of the subscription's; returns when the attempt started, for `give_back`."""
+        started = time.monotonic()
+        self.started.setdefault(subscription_id, []).append(started)
+        self.in_flight += 1
+        return started
+
+    def give_back(self, subscription_id: str, started: float) -> None:
+        starts = self.started[subscription_id]
+        starts.remove(started)
+        if not starts:
+            del self.started[subscription_id]
+        took = time.monotonic() - started
+        average = self.duration.get(subscription_id, took)
+        self.duration[subscription_id] = average + WEIGHT * (took - average)
+        self.in_flight -= 1
+        self.freed.set()
