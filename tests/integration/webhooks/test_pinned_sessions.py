@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_ssrf_connect import (  # the servers, resolvers and lookup guard of those tests
+from tests.integration.webhooks.test_ssrf_connect import (  # the servers, resolvers and lookup guard of those tests
     PROXY_VARIABLES,
     Rebinder,
     Seen,

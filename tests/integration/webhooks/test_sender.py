@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from statemachine.webhooks import delivery_id
-from tests.integration.conftest import cli_env, wait_until
-from tests.integration.receiver import Receiver, receiver
-from tests.integration.test_ssrf_connect import closed_port
+from tests.integration.webhooks.test_ssrf_connect import closed_port
+from tests.support.processes import cli_env, wait_until
+from tests.support.receiver import Receiver, receiver
 from worker.runtime import Runtime
 from worker.store import keys
 from worker.store.sending import SUBSCRIPTION_IN_TIMER
