@@ -161,3 +161,24 @@ def test_a_lower_layer_importing_a_higher_one_is_found(module: str, source: str,
 )
 def test_imports_downwards_and_type_checking_blocks_are_allowed(module: str, source: str) -> None:
     assert violations(source, module) == []
+
+
+def _package_modules(package: str) -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return found
+
+
+def test_the_producers_package_and_the_service_never_import_each_other() -> None:
+    """`runstate/` is what a producer installs beside its agent: it speaks HTTP only, so it takes
+    nothing of the service, and the service nothing of it."""
+    crossings = [
+        f"{name}:{line} imports {imported}"
+        for package, foreign in (("runstate", ("worker", "statemachine")), ("worker", ("runstate",)))
+        for name, path in _package_modules(package)
+        for line, imported in imported_modules(path.read_text(), name)
+        if imported.split(".")[0] in foreign
+    ]
+    assert crossings == []
