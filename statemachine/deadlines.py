@@ -1,13 +1,14 @@
-"""Which deadlines a run and its steps have, and which is next (DESIGN.md, "Deadlines and timers")."""
+"""Which deadlines a run and its steps have, and which is next (docs/design.md, "Deadlines and timers")."""
 
 from dataclasses import dataclass
 
-from statemachine.apply import DEFAULT_POLICY, Incoming, Result, _Work
 from statemachine.events import RunPlain
 from statemachine.inactivity import KIND
+from statemachine.incoming import DEFAULT_POLICY, Incoming, Result
 from statemachine.models import RunState
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, ObjectKind, Origin, Outcome, RunStatus, StepStatus
+from statemachine.work import Work
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -62,6 +63,6 @@ def fire_deadlines(current: RunState, *, now: int, policy: Policy = DEFAULT_POLI
     APPLIED when something fired, else STALE."""
     run = current.run
     tick = Incoming(RunPlain(id="deadline", type="run.timed_out", run_id=run.id), Origin.DEADLINE)
-    work = _Work(current, tick, now, policy)
+    work = Work(current, tick, now, policy)
     work.fire_deadlines_before(now + 1, alive=now + 1)  # due at or before now
     return work.result(Outcome.APPLIED if work.history else Outcome.STALE)

@@ -1,4 +1,4 @@
-"""The output dialects (DESIGN.md, "Output dialects"): one stored object, four spellings.
+"""The output dialects (docs/design.md, "Output dialects"): one stored object, four spellings.
 
 Every renderer returns a fresh JSON-ready dict (plain str, int, float, bool, None, list and
 dict; enums become their values). Money is summed as Decimal and becomes a JSON number only
@@ -16,7 +16,7 @@ here, through `float()`, whose shortest repr keeps 0.3 as 0.3.
 - `azure` — a step as Azure AI Agents' `thread.run.step`, REST wire format.
 - `letta` — a step as Letta's `Step`, every schema property present.
 
-Error codes a dialect has no word for (DESIGN.md, "Errors in the output shapes") render as
+Error codes a dialect has no word for (docs/design.md, "Errors in the output shapes") render as
 the dialect's catch-all code with the original code leading the message:
 `tool_crash: boom` (just `tool_crash` when the message is empty). A failure that reported no
 error renders the catch-all with the message "no error reported".

@@ -2,7 +2,7 @@
 
 A worker never raises these at a caller: `apply_event` returns them as the reason an
 event was rejected, and the store keeps them in the rejected records. Each renders as
-`<code>: <detail>`, the spelling DESIGN.md's rejected records use.
+`<code>: <detail>`, the spelling docs/design.md's rejected records use.
 """
 
 from dataclasses import dataclass

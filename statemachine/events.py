@@ -1,4 +1,4 @@
-"""The event format (DESIGN.md, "Events"): one pydantic model per event family, strict and bounded.
+"""The event format (docs/design.md, "Events"): one pydantic model per event family, strict and bounded.
 
 `parse_event` is the only way in: it takes one JSON text and returns an `Event` or raises
 `InvalidEvent` whose problems name each field and the rule it breaks.

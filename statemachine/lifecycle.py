@@ -2,7 +2,7 @@
 
 Each table below is the specification: one legal edge per line, naming the event that fires
 it. Creation is not an edge: an object that does not exist yet is created in its initial
-status by any of its events (see DESIGN.md, "Lifecycles and outcomes"), and the event is then
+status by any of its events (see docs/design.md, "Lifecycles and outcomes"), and the event is then
 applied to it; each lifecycle names the one event that only creates.
 
 Everything else that maps events to statuses is computed from these tables at import:

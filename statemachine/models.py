@@ -178,7 +178,7 @@ Time = TypeVar("Time", int, str)
 
 
 class TransitionRecord(_Frozen, Generic[Time]):
-    """One history record (DESIGN.md, "Records"): the one list of its fields. Its two times are
+    """One history record (docs/design.md, "Records"): the one list of its fields. Its two times are
     written as `Time`: milliseconds since the epoch where it is stored (`Transition`), RFC 3339
     text where it is shown (the dialects and the HTTP API's `HistoryRecord`)."""
 

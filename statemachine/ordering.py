@@ -1,4 +1,4 @@
-"""Sequence order (DESIGN.md, "Events": `sequence`): which arrived events may be applied now.
+"""Sequence order (docs/design.md, "Events": `sequence`): which arrived events may be applied now.
 
 Events that carry a `sequence` are applied in sequence order. One that arrives ahead of a
 gap is held until the gap fills or until it has waited the reorder window; then the gap is

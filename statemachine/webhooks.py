@@ -1,4 +1,4 @@
-"""What a status-change webhook says, and which subscriptions want it (DESIGN.md, "Webhooks").
+"""What a status-change webhook says, and which subscriptions want it (docs/design.md, "Webhooks").
 
 Pure: the payload of a transition and the filter rule. Sending is `worker.webhooks.sender`'s job.
 """

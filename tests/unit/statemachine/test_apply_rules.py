@@ -1,4 +1,4 @@
-"""The rules apply_event adds to the outcome tables (DESIGN.md, "Lifecycles and outcomes" and
+"""The rules apply_event adds to the outcome tables (docs/design.md, "Lifecycles and outcomes" and
 "Deadlines and timers"): one test per rule, each asserting the whole result."""
 
 from decimal import Decimal

@@ -30,7 +30,7 @@ LETTA = Draft202012Validator(LETTA_SCHEMA)
 T0 = 1_795_600_800  # 2026-11-25T10:00:00Z in Unix seconds
 NOW = (T0 + 60) * 1000  # when the events are applied, in ms
 
-# DESIGN.md's refactor example, verbatim.
+# docs/design.md's refactor example, verbatim.
 DESIGN_REFACTOR_EXAMPLE = """
 {"id": "run_42", "account_id": "acct_1", "parent_run_id": null, "runnable_id": "rbl_1",
  "telemetry_span_id": null, "experiment_id": null, "experiment_candidate_id": null,
@@ -45,7 +45,7 @@ DESIGN_REFACTOR_EXAMPLE = """
  "metadata": {"team": "search"}}
 """  # noqa: E501
 
-# DESIGN.md's history record, verbatim but for n (the third transition of the run below).
+# docs/design.md's history record, verbatim but for n (the third transition of the run below).
 DESIGN_RECORD = """
 {"n": 7, "object": "step", "id": "step_7", "run_id": "run_42", "from": "in_progress",
  "to": "completed", "event_id": "evt_8f2c", "event_type": "step.completed",
@@ -90,7 +90,7 @@ STARTED = ev("run.started", 0, account_id="acct_1", runnable_id="rbl_1", metadat
 
 
 def two_model_run() -> RunState:
-    """DESIGN.md's refactor example: a completed run whose steps used two models."""
+    """docs/design.md's refactor example: a completed run whose steps used two models."""
     return play(
         STARTED,
         ev(

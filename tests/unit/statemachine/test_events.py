@@ -1,4 +1,4 @@
-"""The event format (DESIGN.md, "Events"): what parse_event accepts, and how it names every refusal."""
+"""The event format (docs/design.md, "Events"): what parse_event accepts, and how it names every refusal."""
 
 import json
 from decimal import Decimal

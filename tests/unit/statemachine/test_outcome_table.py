@@ -1,6 +1,6 @@
-"""Every cell of DESIGN.md's two outcome tables ("Lifecycles and outcomes"), driven from the tables themselves.
+"""Every cell of docs/design.md's two outcome tables ("Lifecycles and outcomes"), driven from the tables themselves.
 
-The tables below are copied from DESIGN.md and parsed: `→ a → b` is applied (the object passes
+The tables below are copied from docs/design.md and parsed: `→ a → b` is applied (the object passes
 through a, then b), `stale` and `rejected` change nothing but the run's last applied sequence.
 """
 

@@ -1,4 +1,4 @@
-"""statemachine is the pure domain (DESIGN.md, "Layout"; STYLE.md): no I/O, no clock, no environment.
+"""statemachine is the pure domain (docs/design.md, "Layout"; docs/style.md): no I/O, no clock, no environment.
 
 Every .py file in statemachine/ is parsed and its imports and calls are checked.
 """
