@@ -22,29 +22,26 @@ SENTINEL_TIMEOUT = 0.5  # seconds to wait for one sentinel before asking the nex
 
 def connect(settings: Settings, **options: Any) -> Redis:
     """A client on REDIS_URL's server; `options` are redis-py's connection options (timeouts)."""
-    sentinel = settings.sentinel()
-    if sentinel is None:
-        return Redis.from_url(settings.effective_redis_url, **options)
-    sentinels = Sentinel(
-        list(sentinel.sentinels),
-        sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
-    )
-    primary: Redis = sentinels.master_for(
-        sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
-    )
+    primary: Redis = _client(settings, Redis, Sentinel, options)
     return primary
 
 
 def connect_async(settings: Settings, **options: Any) -> AsyncRedis:
     """The same, for asyncio (the webhook sender)."""
+    primary: AsyncRedis = _client(settings, AsyncRedis, AsyncSentinel, options)
+    return primary
+
+
+def _client(settings: Settings, redis: Any, sentinel_class: Any, options: dict[str, Any]) -> Any:
+    """redis-py's synchronous and asyncio clients take the same arguments: one server from the URL,
+    or the primary Sentinel names."""
     sentinel = settings.sentinel()
     if sentinel is None:
-        return AsyncRedis.from_url(settings.effective_redis_url, **options)
-    sentinels = AsyncSentinel(
+        return redis.from_url(settings.effective_redis_url, **options)
+    sentinels = sentinel_class(
         list(sentinel.sentinels),
         sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT},
     )
-    primary: AsyncRedis = sentinels.master_for(
+    return sentinels.master_for(
         sentinel.service, db=sentinel.db, username=sentinel.username, password=sentinel.password, **options
     )
-    return primary
