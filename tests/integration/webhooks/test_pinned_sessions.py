@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.webhooks.test_ssrf_connect import (  # the servers, resolvers and lookup guard of those tests
-    PROXY_VARIABLES,
-    Rebinder,
-    Seen,
-    Server,
-    certificate,
-    closed_port,
-    lookups,
-    server,
-    server6,
-    tls_server,
-)
+from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, closed_port
 from worker.webhooks.pinned import PinnedResolver, PinnedSessions, request_url
 from worker.webhooks.ssrf import Target, check_url
-
-__all__ = ["certificate", "lookups", "server", "server6", "tls_server"]  # fixtures, used by name
 
 PLAIN = ssl.create_default_context()
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from statemachine.webhooks import delivery_id
-from tests.integration.webhooks.test_ssrf_connect import closed_port
+from tests.support.loopback import closed_port
 from tests.support.processes import cli_env, wait_until
 from tests.support.publishing import refs
 from tests.support.receiver import Receiver, receiver

@@ -6,141 +6,18 @@ test can send a packet (or a DNS query) anywhere else.
 """
 
 import asyncio
-import ipaddress
-import shutil
-import socket
 import ssl
-import subprocess
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, closed_port
 from worker.webhooks.ssrf import PinnedTransport, Target, UnsafeTarget, check_url, pinned_client
 
 TIMEOUT = 5.0
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    host: str | None
-    body: bytes
-
-
-@dataclass
-class Server:
-    port: int
-    seen: list[Seen] = field(default_factory=list)
-    server_names: list[str | None] = field(default_factory=list)  # SNI, when serving TLS
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: "RecordingServer"
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.record.seen.append(Seen(self.command, self.path, self.headers.get("Host"), body))
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", f"http://elsewhere.test:{self.server.record.port}/landed")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-
-class RecordingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, host: str, family: socket.AddressFamily) -> None:
-        self.address_family = family
-        super().__init__((host, 0), Handler)
-        self.record = Server(port=self.server_address[1])
-
-
-def serve(host: str, family: socket.AddressFamily, tls: ssl.SSLContext | None = None) -> Iterator[Server]:
-    server = RecordingServer(host, family)
-    if tls is not None:
-
-        def note_sni(sock: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
-            server.record.server_names.append(name)
-
-        tls.sni_callback = note_sni
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.record
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(TIMEOUT)
-
-
-@pytest.fixture
-def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names anything asked the system resolver about; each such lookup fails, so none leaves the machine."""
-    names: list[str] = []
-    real = socket.getaddrinfo
-
-    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
-        text = host.decode() if isinstance(host, bytes) else str(host)
-        try:
-            ipaddress.ip_address(text.split("%")[0])
-        except ValueError:
-            names.append(text)
-            raise socket.gaierror(socket.EAI_NONAME, f"test guard: no lookup of {text}") from None
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    return names
-
-
-@pytest.fixture
-def server(lookups: list[str]) -> Iterator[Server]:
-    yield from serve("127.0.0.1", socket.AF_INET)
-
-
-@pytest.fixture
-def server6(lookups: list[str]) -> Iterator[Server]:
-    try:
-        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    except OSError:
-        pytest.skip("no IPv6 on this machine")
-    with probe:
-        try:
-            probe.bind(("::1", 0))
-        except OSError:
-            pytest.skip("no ::1 on this machine")
-    yield from serve("::1", socket.AF_INET6)
-
-
-class Rebinder:
-    """A resolver whose first answer is address and whose later answers name another host: a DNS rebinding."""
-
-    def __init__(self, address: str, later: str = "203.0.113.66") -> None:
-        self.address, self.later, self.calls = address, later, 0
-
-    def __call__(self, host: str, port: int) -> list[str]:
-        self.calls += 1
-        return [self.address] if self.calls == 1 else [self.later]
 
 
 def run(coro: Callable[[], Any]) -> Any:
@@ -192,15 +69,6 @@ def test_an_ipv6_loopback_target_is_reached_by_name(server6: Server, lookups: li
     assert run(main) == 200
     assert [(s.path, s.host) for s in server6.seen] == [("/v6", f"hooks.test:{server6.port}")]
     assert lookups == []
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def test_proxy_variables_are_ignored(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,48 +145,6 @@ def test_pinned_client_settings() -> None:
             assert client.timeout == httpx.Timeout(7.5)
 
     run(main)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for hooks.test (and only that name), made by the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=hooks.test",
-            "-addext",
-            "subjectAltName=DNS:hooks.test",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server(certificate: tuple[Path, Path], lookups: list[str]) -> Iterator[Server]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    yield from serve("127.0.0.1", socket.AF_INET, tls=context)
 
 
 def test_tls_uses_the_name_for_sni_certificate_checks_and_host(
