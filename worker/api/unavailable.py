@@ -15,36 +15,12 @@ from fastapi.responses import JSONResponse
 from redis import exceptions as redis_errors
 
 from worker.api.errors import error_response
+from worker.store.outage import reason
 
 log = structlog.get_logger("runstate.api")
 
 RETRY_AFTER = 5  # seconds: about what a Redis restart or failover takes
 LOG_EVERY = 10.0  # seconds between two log lines of one reason, so an outage does not flood the log
-
-# redis-py raises a class of its own for some error replies (and drops the reply's first word
-# from the message); the others stay a ResponseError whose message starts with that word.
-_CLASSES: list[tuple[type[redis_errors.RedisError], str]] = [
-    (redis_errors.BusyLoadingError, "Redis is loading its data"),  # before ConnectionError, its base
-    (redis_errors.ConnectionError, "Redis is unreachable"),
-    (redis_errors.TimeoutError, "Redis is unreachable"),
-    (redis_errors.OutOfMemoryError, "Redis is out of memory (maxmemory) and refuses writes"),
-    (redis_errors.ReadOnlyError, "Redis is a read-only replica and refuses writes"),
-    (redis_errors.MasterDownError, "Redis has lost its primary"),
-]
-_REPLIES = {
-    "BUSY": "Redis is busy running a script",
-    "MISCONF": "Redis cannot persist its data and refuses writes",
-}
-
-
-def reason(exc: redis_errors.RedisError) -> str | None:
-    """What the client is told, when `exc` means Redis is unavailable; None for any other error."""
-    for kind, told in _CLASSES:
-        if isinstance(exc, kind):
-            return told
-    if isinstance(exc, redis_errors.ResponseError):
-        return _REPLIES.get(str(exc).split(" ", 1)[0])
-    return None
 
 
 class _Throttled:

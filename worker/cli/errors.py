@@ -17,9 +17,9 @@ import click
 from pydantic import ValidationError
 from redis import exceptions as redis_errors
 
-from worker.api.unavailable import reason
 from worker.cli.support import Commands
 from worker.settings import DEFAULT_REDIS_URL, BadSetting, Settings
+from worker.store.outage import reason
 
 USAGE, FAILURE = 2, 1
 SEE_HELP = "runstate --help lists the environment variables"

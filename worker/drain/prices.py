@@ -7,13 +7,22 @@ to their model; a model the table does not know costs None, never 0.
 
 from datetime import UTC, datetime
 from functools import lru_cache
-
-import genai_prices
+from importlib import metadata
+from types import ModuleType
 
 from statemachine.events import Usage
 from statemachine.pricing import Priced
 
-SOURCE = f"genai-prices {genai_prices.__version__}"
+SOURCE = f"genai-prices {metadata.version('genai-prices')}"
+
+
+@lru_cache(maxsize=1)
+def _table() -> ModuleType:
+    """genai-prices, imported at the first price asked for: loading its table takes ~0.3 s, which
+    a worker whose events all report their costs never pays."""
+    import genai_prices
+
+    return genai_prices
 
 
 class GenaiPrices:
@@ -21,18 +30,18 @@ class GenaiPrices:
 
     @staticmethod
     def version() -> str:
-        return genai_prices.__version__
+        return metadata.version("genai-prices")
 
     def price(self, model: str, provider: str | None, usage: Usage, at: int) -> Priced | None:
         if not _known(model, provider):
             return None
-        counts = genai_prices.Usage(
+        counts = _table().Usage(
             input_tokens=usage.prompt_tokens,  # genai-prices counts cache reads within input, as OpenAI does
             cache_read_tokens=usage.cached_tokens,
             output_tokens=usage.completion_tokens,  # reasoning is within completion, priced as output
         )
         when = datetime.fromtimestamp(at / 1000, UTC)  # prices change over time: the step's own
-        calculated = genai_prices.calc_price(
+        calculated = _table().calc_price(
             counts, model, provider_id=_provider(model, provider), genai_request_timestamp=when
         )
         return Priced(calculated.total_price, SOURCE)
@@ -45,7 +54,7 @@ def _provider(model: str, provider: str | None) -> str | None:
     if provider is None:
         return None
     try:
-        genai_prices.calc_price(genai_prices.Usage(), model, provider_id=provider)
+        _table().calc_price(_table().Usage(), model, provider_id=provider)
     except LookupError:
         return None
     return provider
@@ -54,7 +63,7 @@ def _provider(model: str, provider: str | None) -> str | None:
 @lru_cache(maxsize=1024)
 def _known(model: str, provider: str | None) -> bool:
     try:
-        genai_prices.calc_price(genai_prices.Usage(), model, provider_id=_provider(model, provider))
+        _table().calc_price(_table().Usage(), model, provider_id=_provider(model, provider))
     except LookupError:
         return False
     return True

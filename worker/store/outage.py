@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import structlog
 from redis import Redis
+from redis import exceptions as _errors
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import (
     ConnectionError,
@@ -101,3 +102,30 @@ def patiently(call: Callable[[], T], outage: Outage) -> T:
             continue
         outage.recovered()
         return result
+
+
+# What a person is told about a Redis fault (the API's 503 message, the CLI's one line).
+# redis-py raises a class of its own for some error replies (and drops the reply's first word
+# from the message); the others stay a ResponseError whose message starts with that word.
+_CLASSES: list[tuple[type[_errors.RedisError], str]] = [
+    (_errors.BusyLoadingError, "Redis is loading its data"),  # before ConnectionError, its base
+    (_errors.ConnectionError, "Redis is unreachable"),
+    (_errors.TimeoutError, "Redis is unreachable"),
+    (_errors.OutOfMemoryError, "Redis is out of memory (maxmemory) and refuses writes"),
+    (_errors.ReadOnlyError, "Redis is a read-only replica and refuses writes"),
+    (_errors.MasterDownError, "Redis has lost its primary"),
+]
+_REPLIES = {
+    "BUSY": "Redis is busy running a script",
+    "MISCONF": "Redis cannot persist its data and refuses writes",
+}
+
+
+def reason(exc: _errors.RedisError) -> str | None:
+    """What the client is told, when `exc` means Redis is unavailable; None for any other error."""
+    for kind, told in _CLASSES:
+        if isinstance(exc, kind):
+            return told
+    if isinstance(exc, _errors.ResponseError):
+        return _REPLIES.get(str(exc).split(" ", 1)[0])
+    return None
