@@ -180,34 +180,22 @@ class Work:
         if run.status in RUN.terminal:
             return
         before = min(at, self.now + 1)
-        end = self._run_end(before, self.alive if alive is None else alive)
-        expiring = sorted(
+        end = _run_end(run, before, self.alive if alive is None else alive)
+        # on every event: a list, sorted only when something expired (most steps have no expiry)
+        expiring = [
             (step.expires_at, step.id)
             for step in self.steps.values()
-            if step.status is StepStatus.IN_PROGRESS and step.expires_at is not None and step.expires_at < before
-        )
-        for expires_at, step_id in expiring:
-            if end is not None and end[0] <= expires_at:
-                break  # the run ended first: its end closes the rest
-            self._move_step(self.steps[step_id], StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
+            if step.expires_at is not None and step.expires_at < before and step.status is StepStatus.IN_PROGRESS
+        ]
+        if expiring:
+            expiring.sort()
+            for expires_at, step_id in expiring:
+                if end is not None and end[0] <= expires_at:
+                    break  # the run ended first: its end closes the rest
+                step = self.steps[step_id]
+                self._move_step(step, StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
         if end is not None:
             self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, end[0], note=end[1])
-
-    def _run_end(self, before: int, alive: int | None) -> tuple[int, str | None] | None:
-        """When the run's own deadline ended it before `before`, and the note that says which:
-        the earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie."""
-        run = self._the_run()
-        ends: list[tuple[int, int, str | None]] = []
-        quiet = run.inactive_at()
-        if quiet is not None and alive is not None and quiet < alive:
-            ends.append((quiet, 0, INACTIVITY))
-        due = run.deadline()
-        if due is not None and due < before:
-            ends.append((due, 1, None))
-        if not ends:
-            return None
-        instant, _, note = min(ends)
-        return instant, note
 
     def fire_silence_before(self) -> None:
         """Only the inactivity deadline, for an event that changes nothing else."""
@@ -381,3 +369,13 @@ class Work:
         return Result(
             state, outcome, tuple(self.history), self.rejection, self.late_usage, clock_skewed=self.clock_skewed
         )
+
+
+def _run_end(run: Run, before: int, alive: int | None) -> tuple[int, str | None] | None:
+    """When the run's own deadline ended it before `before`, and the note that says which: the
+    earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie."""
+    quiet, due = run.inactive_at(), run.deadline()
+    passed = due if due is not None and due < before else None
+    if quiet is not None and alive is not None and quiet < alive and (passed is None or quiet <= passed):
+        return quiet, INACTIVITY
+    return None if passed is None else (passed, None)
