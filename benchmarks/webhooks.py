@@ -8,7 +8,8 @@ once, never the bottleneck) share CPU 0; what is measured runs on CPU 1. In turn
 (a) a bare aiohttp loop signing each payload with standardwebhooks and posting it, 100 in flight;
 (b) one `runstate webhooks deliver` process draining as many outbox entries, for 10 subscriptions
     on the same receiver (so 100 are in flight, as in (a)): written first and held back, the
-    process started, then all made due at once, so its start-up is not counted; deliveries/s
+    process started, then all made due again at their commit times (the backlog a stopped
+    sender would find), so its start-up is not counted; deliveries/s
     and CPU per delivery (from /proc) for both, and the ratio;
 (c) commit -> first attempt p50/p99 at `rate` transitions/s offered by a live `runstate worker`
     (on CPU 0, where a deployment would give it a core of its own) and one delivery process;
@@ -93,15 +94,15 @@ def sender_drain(runtime: Runtime, arrivals: Arrivals, port: int, count: int) ->
     for start in range(0, runs, 1000):
         runtime.publisher.publish_lines(_events(tag, start, min(1000, runs - start)))
         runtime.processor.drain([keys.ref("default", f"{tag}{n}") for n in range(start, min(start + 1000, runs))])
-    members: list[bytes] = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)  # type: ignore[assignment]
-    runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(members, runtime.store.now_ms() + HOLD_MS))
+    due: dict[bytes, float] = dict(runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1, withscores=True))  # type: ignore[arg-type]
+    runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(due, runtime.store.now_ms() + HOLD_MS))
     arrivals.fetch()
     arrivals.at.clear()
     with running(["webhooks", "deliver"]) as (proc,):
         time.sleep(3)  # imported and polling
         cpu, started = cpu_seconds(proc.pid), time.time()
-        runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(members, 0))
-        last = arrivals.wait_for(len(members), 300)
+        runtime.redis.zadd(keys.WEBHOOK_TIMERS, due)  # due again when they were committed: a backlog
+        last = arrivals.wait_for(len(due), 300)
         used = cpu_seconds(proc.pid) - cpu
     for subscription in made:
         subscriptions.remove(subscription.id)

@@ -73,14 +73,16 @@ class Sending:
         self._by_id: dict[str, Subscription] = {}
         self._read_at: bytes | None = None
 
-    async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: int) -> Claimed:
+    async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: Room) -> Claimed:
         """Up to `limit` due deliveries among the first `scan` due, each pushed back by the lease,
-        at most `rooms[s].left` (else `room`) of subscription s."""
+        at most `rooms[s].left` (else `room.left`) of subscription s; the surplus of a
+        subscription with no room left pushed back by its `defer_ms`."""
         args: list[Any] = [
             lease_ms,
             limit,
             scan,
-            room,
+            room.left,
+            room.defer_ms,
             SUBSCRIPTION_IN_TIMER,
             keys.delivery_timer(""),
             keys.delivery(""),

@@ -106,7 +106,7 @@ class Deliverer:
             free = self.slots.free()
             claimed, settled = None, self.results.done  # every result written when the claim began?
             if free:  # claim only what can start now: a claimed delivery's lease runs from its claim
-                rooms, room = self.slots.rooms(), 2 * self.settings.webhook_concurrency_per_subscription
+                rooms, room = self.slots.rooms(), self.slots.room()
                 claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
                 await self._start(claimed)
             if claimed is not None and len(claimed.deliveries) >= free:
@@ -116,13 +116,22 @@ class Deliverer:
             await self._pause(claimed)
 
     async def _pause(self, claimed: Claimed | None) -> None:
-        """Until the next claim: a while when slots were free (so a claim takes what came due
-        meanwhile, not one delivery at a time), else until a slot frees."""
+        """Until the next claim. With no slot free, or some deliveries still due that had no room,
+        until a slot frees (a few ms at most for the latter); else a while, so a claim takes what
+        came due meanwhile rather than one delivery at a time, but never past the earliest timer."""
         if claimed is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.slots.freed.wait(), POLL_INTERVAL)
+            await self._until_freed(POLL_INTERVAL)
+        elif claimed.earliest is not None and claimed.earliest <= claimed.now:
+            await self._until_freed(TRICKLE)
         else:
-            await asyncio.sleep(TRICKLE if claimed.deliveries else POLL_INTERVAL)
+            pause = TRICKLE if claimed.deliveries else POLL_INTERVAL
+            if claimed.earliest is not None:
+                pause = min(pause, (claimed.earliest - claimed.now) / 1000)
+            await asyncio.sleep(pause)
+
+    async def _until_freed(self, longest: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.slots.freed.wait(), longest)
 
     async def _idle(self, claimed: Claimed | None, settled: int) -> bool:
         """Nothing in flight, nothing left to write, and nothing due within IDLE_HORIZON, as seen

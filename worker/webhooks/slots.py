@@ -3,10 +3,13 @@
 A process starts at most `total` attempts at once, and at most `per_subscription` of any one
 subscription; it may hold as many more of a subscription's deliveries claimed and queued, so
 a slot that frees is refilled at once instead of after a claim's round trip. A subscription
-whose attempts take long (its recent ones, or the oldest one still going, past `SLOW`) has
-the surplus of its due deliveries pushed back by about that long when the process claims
-(worker/store/sending.py), so a hanging endpoint's backlog never stands in front of the
-others; a fast one's surplus stays due for the next claim.
+with no room left has the surplus of its due deliveries pushed back, when the process claims
+(worker/store/sending.py), by about as long as it takes to free a slot (its recent attempts'
+average, or how long it has gone without one ending; at least `MIN_DEFER`, at most the attempt
+timeout): so the claim looks
+past one subscription's backlog to the others' due deliveries, a hanging endpoint's backlog
+never stands in front of them, and a fast endpoint's surplus is due again by the time it has
+room.
 """
 
 import asyncio
@@ -14,7 +17,7 @@ import time
 
 from worker.store.sending import Room
 
-SLOW = 1.0  # seconds: an endpoint slower than this has its surplus pushed back rather than left due
+MIN_DEFER = 0.005  # seconds: the least a full subscription's surplus is pushed back
 WEIGHT = 0.2  # of the newest attempt in a subscription's moving average duration
 
 
@@ -25,6 +28,7 @@ class Slots:
         self.longest = longest  # an attempt's timeout: no push-back is longer
         self.started: dict[str, list[float]] = {}  # subscription -> its attempts in flight (monotonic starts)
         self.duration: dict[str, float] = {}  # subscription -> moving average seconds per attempt
+        self.ended: dict[str, float] = {}  # subscription -> when its last attempt ended (monotonic)
         self.in_flight = 0
         self.queued: dict[str, int] = {}  # subscription -> its claimed deliveries waiting for a slot
         self.freed = asyncio.Event()  # set whenever an attempt ends: a claim may find room again
@@ -45,14 +49,19 @@ class Slots:
 
     def rooms(self) -> dict[str, Room]:
         """What a claim may take of every subscription with attempts in flight: its free slots and
-        a queue as long as its limit (the others: twice `per_subscription`)."""
+        a queue as long as its limit (the others: twice `per_subscription`, and `MIN_DEFER`)."""
         now, rooms = time.monotonic(), {}
         for subscription_id, starts in self.started.items():
-            slow = max(self.duration.get(subscription_id, 0.0), now - min(starts))
-            defer = min(slow, self.longest) if slow >= SLOW else 0.0
+            stalled = now - max(self.ended.get(subscription_id, 0.0), min(starts))  # hanging: grows
+            slow = max(self.duration.get(subscription_id, 0.0), stalled)
+            defer = min(max(slow, MIN_DEFER), self.longest)
             left = 2 * self.per_subscription - len(starts) - self.queued.get(subscription_id, 0)
-            rooms[subscription_id] = Room(left, int(defer * 1000))
+            rooms[subscription_id] = Room(left, round(defer * 1000))
         return rooms
+
+    def room(self) -> Room:
+        """What a claim may take of a subscription with nothing in flight here."""
+        return Room(2 * self.per_subscription, round(MIN_DEFER * 1000))
 
     def take(self, subscription_id: str) -> float:
         """One slot of the subscription's; returns when the attempt started, for `give_back`."""
@@ -66,7 +75,8 @@ class Slots:
         starts.remove(started)
         if not starts:
             del self.started[subscription_id]
-        took = time.monotonic() - started
+        self.ended[subscription_id] = ended = time.monotonic()
+        took = ended - started
         average = self.duration.get(subscription_id, took)
         self.duration[subscription_id] = average + WEIGHT * (took - average)
         self.in_flight -= 1

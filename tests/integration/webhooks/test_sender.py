@@ -1,5 +1,6 @@
 """The delivery process: fair slots, several processes on one outbox, logs that keep URLs' secrets."""
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from redis.asyncio import Redis as AsyncRedis
 
 from statemachine.webhooks import delivery_id
 from tests.support.loopback import closed_port
@@ -17,7 +19,7 @@ from tests.support.receiver import Receiver, receiver
 from worker.runtime import Runtime
 from worker.store import keys
 from worker.store.keys import RunRef
-from worker.store.sending import SUBSCRIPTION_IN_TIMER
+from worker.store.sending import SUBSCRIPTION_IN_TIMER, Room, Sending
 from worker.store.subscriptions import Subscription, Subscriptions
 
 FAST = {
@@ -134,3 +136,26 @@ def test_the_claim_script_finds_the_subscription_in_a_timer_member(runtime: Runt
     member = keys.delivery_timer(delivery_id(subscription.id, transition, 1_700_000_000_000))
     found = runtime.redis.eval("return string.match(ARGV[1], ARGV[2])", 0, member, SUBSCRIPTION_IN_TIMER)
     assert found == subscription.id.encode()
+
+
+def test_a_claim_looks_past_a_full_subscriptions_backlog_to_the_others(runtime: Runtime, redis_url: str) -> None:
+    ahead, behind = (_subscribe(runtime, f"https://hooks.example.com/{name}") for name in ("ahead", "behind"))
+    _commit_runs(runtime, "backlog_", 30)  # 30 deliveries for each subscription
+    timers: list[bytes] = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)  # type: ignore[assignment]
+    runtime.redis.zadd(keys.WEBHOOK_TIMERS, {m: 1 if ahead.id.encode() in m else 2 for m in timers})
+
+    async def two_claims() -> list[list[str]]:
+        client = AsyncRedis.from_url(redis_url)
+        sending, room = Sending(client, retention=60), Room(left=5, defer_ms=60_000)
+        try:  # each claim sees 20 due timers; the first sees only the subscription ahead's
+            first = await sending.claim(20, 30_000, 20, {}, room)
+            second = await sending.claim(20, 30_000, 20, {ahead.id: Room(left=0, defer_ms=60_000)}, room)
+        finally:
+            await client.aclose()
+        return [[d.subscription_id for _, d in c.deliveries if d is not None] for c in (first, second)]
+
+    first, second = asyncio.run(two_claims())
+    assert first == [ahead.id] * 5  # its room; the other 15 it saw are pushed back out of the way
+    assert second == [behind.id] * 5  # so the next claim reaches the subscription behind
+    # of 60: 10 claimed, 15 + 10 of the one ahead and 5 behind past their room pushed back; 20 unseen
+    assert runtime.redis.zcount(keys.WEBHOOK_TIMERS, "-inf", 3) == 20

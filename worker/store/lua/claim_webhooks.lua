@@ -3,8 +3,9 @@
 -- of the way instead of being claimed only to wait (worker/store/sending.py).
 -- KEYS: 1 webhook timers, 2 subscriptions version.
 -- ARGV: 1 lease ms, 2 how many to claim at most, 3 how many due members to look at,
---   4 room of a subscription not listed, 5 Lua pattern capturing a member's subscription id,
---   6 timer member prefix, 7 delivery record key prefix,
+--   4 room of a subscription not listed, 5 ms to push its surplus back,
+--   6 Lua pattern capturing a member's subscription id, 7 timer member prefix,
+--   8 delivery record key prefix,
 --   then per listed subscription: id, room, ms to push its surplus back (0: leave it due).
 -- A member whose subscription the pattern does not find is claimed as if it had room.
 -- Returns {now ms, subscriptions version or false, earliest due ms or false,
@@ -12,9 +13,10 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease, limit, scan, default_room = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local pattern, timer_prefix, record_prefix = ARGV[5], ARGV[6], ARGV[7]
+local default_defer = tonumber(ARGV[5])
+local pattern, timer_prefix, record_prefix = ARGV[6], ARGV[7], ARGV[8]
 local room, defer = {}, {}
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   room[ARGV[i]] = tonumber(ARGV[i + 1])
   defer[ARGV[i]] = tonumber(ARGV[i + 2])
 end
@@ -33,8 +35,9 @@ for i = 1, #due, 2 do
     reply[#reply + 1] = member
     reply[#reply + 1] = due[i + 1]
     reply[#reply + 1] = redis.call('GET', record_prefix .. string.sub(member, #timer_prefix + 1))
-  elseif (defer[sub] or 0) > 0 then
-    redis.call('ZADD', KEYS[1], now + defer[sub], member)
+  else
+    local later = defer[sub] or default_defer
+    if later > 0 then redis.call('ZADD', KEYS[1], now + later, member) end
   end
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
