@@ -4,9 +4,8 @@ A delivery is written by the run's commit (`commit.pack` builds it with `outbox_
 deliveries exist together or not at all. Its `id` is the `webhook-id` of every attempt.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -95,38 +94,6 @@ def outbox_records(
 WEBHOOK_COUNTER = "webhook:"  # prefix of the attempt counters in keys.STATS ("webhook:delivered", ...)
 
 
-def _count(pipe: Any, attempt: str | None) -> None:
-    """An attempt's outcome (`delivered`, `failed`, `gone`), for /metrics, written with its result."""
-    if attempt is not None:
-        pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{attempt}", 1)
-
-
-def stage_counts(pipe: Any, outcomes: Mapping[str, int]) -> None:
-    """Several attempts' outcomes at once (`delivered`: 120, ...), one increment each."""
-    for outcome, count in outcomes.items():
-        pipe.hincrby(keys.STATS, f"{WEBHOOK_COUNTER}{outcome}", count)
-
-
-def stage_retry(pipe: Any, delivery: Delivery, due: int, attempt: str | None) -> None:
-    """Queue on `pipe` (sync or asyncio): the record as it now is, due again at `due`."""
-    pipe.set(keys.delivery(delivery.id), delivery.to_json())
-    pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery.id): due})
-    _count(pipe, attempt)
-
-
-def stage_finish(pipe: Any, delivery: Delivery, retention: int, attempt: str | None) -> None:
-    """Queue on `pipe` (sync or asyncio): no more attempts; the dead kept and listed for replay,
-    the others kept for `retention` seconds."""
-    _count(pipe, attempt)
-    pipe.zrem(keys.WEBHOOK_TIMERS, keys.delivery_timer(delivery.id))
-    if delivery.state is DeliveryState.DEAD:
-        pipe.set(keys.delivery(delivery.id), delivery.to_json())
-        pipe.lrem(keys.DEAD_LETTERS, 0, delivery.id)
-        pipe.rpush(keys.DEAD_LETTERS, delivery.id)
-    else:
-        pipe.set(keys.delivery(delivery.id), delivery.to_json(), ex=retention)
-
-
 class Deliveries:
     def __init__(self, redis: Redis, retention: int) -> None:
         self.redis = redis
@@ -142,18 +109,6 @@ class Deliveries:
             return []
         raws = self.redis.mget([keys.delivery(d) for d in delivery_ids])
         return [None if raw is None else Delivery.model_validate_json(raw) for raw in raws]
-
-    def retry_at(self, delivery: Delivery, due: int, attempt: str | None = None) -> None:
-        """Another attempt at `due`; `attempt`: the outcome of the one just made, counted with it."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            stage_retry(pipe, delivery, due, attempt)
-            pipe.execute()
-
-    def finish(self, delivery: Delivery, attempt: str | None = None) -> None:
-        """Delivered, dead or dropped: no more attempts; the dead are listed for replay."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            stage_finish(pipe, delivery, self.retention, attempt)
-            pipe.execute()
 
     def replay(self, delivery_id: str, now: int) -> Delivery | None:
         """Send a dead delivery again, with its webhook-id, from now on its schedule again."""
