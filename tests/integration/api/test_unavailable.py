@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
-from redis import exceptions as redis_errors
 
 from tests.support.apikit import A, api_client, open_run
 from tests.support.redis_servers import RedisServer, own_redis
-from worker.api.unavailable import reason
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -95,25 +93,3 @@ def test_reads_of_a_full_redis_still_answer_without_a_rate_limit(
         open_run(api, runtime, "r1")
         Redis(port=server.port).config_set("maxmemory", 1)
         assert api.get("/v1/run/r1", headers=A).json()["status"] == "running"
-
-
-@pytest.mark.parametrize(
-    ("error", "told"),
-    [
-        (redis_errors.BusyLoadingError("Redis is loading the dataset in memory"), "Redis is loading its data"),
-        (
-            redis_errors.ReadOnlyError("READONLY You can't write against a read only replica."),
-            "Redis is a read-only replica and refuses writes",
-        ),
-        (redis_errors.ResponseError("BUSY Redis is busy running a script."), "Redis is busy running a script"),
-        (
-            redis_errors.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
-            "Redis cannot persist its data and refuses writes",
-        ),
-        (redis_errors.TimeoutError("Timeout reading from socket"), "Redis is unreachable"),
-        (redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), None),
-    ],
-    ids=["loading", "readonly", "busy", "misconf", "timeout", "a-bug"],
-)
-def test_each_redis_state_is_named_and_a_bug_is_not_an_outage(error: redis_errors.RedisError, told: str | None) -> None:
-    assert reason(error) == told
