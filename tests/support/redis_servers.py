@@ -1,13 +1,13 @@
-"""redis-server processes a test owns, so it can kill and restart them on the same port (the
-pytest-redis fixture owns its server): one server with its data on disk, and a Sentinel group
-(a primary, a replica and three sentinels) for failover tests. Free ports only, never 6379."""
+"""redis-server processes a test owns, so it can stop, kill, fill or restart them on the same
+port (the pytest-redis fixture owns its server, and flushes it after each test): one server with
+its data on disk, and a Sentinel group (a primary, a replica and three sentinels) for failover
+tests. Free ports only, never 6379."""
 
 import contextlib
 import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +35,7 @@ class RedisServer:
     """One redis-server with an append-only file synced on every write in `directory`: SIGKILL
     loses nothing it acknowledged, and a restart on the same port finds everything again."""
 
-    def __init__(self, directory: Path, port: int | None = None, *args: str) -> None:
+    def __init__(self, directory: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.directory, self.port, self.args = directory, port or free_port(), args
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +65,13 @@ class RedisServer:
             return bool(client.ping())
         return False
 
+    def stop(self) -> None:
+        """SIGTERM, as a supervisor stops Redis; returns once the process has exited (its port
+        refuses connections). Nothing to do when it is not running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown of any kind."""
         assert self.process is not None
@@ -78,10 +85,15 @@ class RedisServer:
             client.shutdown()
         self.process.wait(timeout=20)
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=20)
+
+@contextlib.contextmanager
+def own_redis(directory: Path) -> Iterator[RedisServer]:
+    """A started `RedisServer`, stopped when the block ends."""
+    server = RedisServer(directory)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 class SentinelGroup:
@@ -91,8 +103,7 @@ class SentinelGroup:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.primary = RedisServer(directory / "primary")
-        replica_port = free_port()
-        self.replica = RedisServer(directory / "replica", replica_port, "--replicaof", "127.0.0.1", "0")
+        self.replica = RedisServer(directory / "replica", args=("--replicaof", "127.0.0.1", str(self.primary.port)))
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
@@ -103,7 +114,6 @@ class SentinelGroup:
 
     def start(self) -> "SentinelGroup":
         self.primary.start()
-        self.replica.args = ("--replicaof", "127.0.0.1", str(self.primary.port))
         self.replica.start()
         wait_until(lambda: self.replica.client().info("replication")["master_link_status"] == "up", timeout=20)
         for port in self.sentinel_ports:
@@ -155,7 +165,3 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
         yield group.start()
     finally:
         group.stop()
-
-
-def elapsed_since(started: float) -> float:
-    return time.monotonic() - started

@@ -1,10 +1,12 @@
 """Redis trouble over HTTP: `503 SERVICE_UNAVAILABLE` with `Retry-After`, never a 500.
 
 Redis unreachable (refused, reset, timed out), loading its data after a restart, out of memory
-(`maxmemory` reached with `noeviction`), read-only (a replica), busy with a script, or unable to
-persist (MISCONF): each is a state Redis leaves by itself or by an operator's hand, so the
-client is told what is wrong and to come back. The Redis address and error text stay in the
-log, not in the answer. Any other Redis error is a bug: 500, like every crash.
+(`maxmemory` reached with `noeviction`), read-only (a replica), busy with a script, unable to
+persist (MISCONF), short of replicas: each is a state Redis leaves by itself or by an
+operator's hand, so the client is told what is wrong and to come back. Which errors these are,
+and the line told, is the table in `worker.store.outage`, the one the worker's loops use. The
+Redis address and error text stay in the log, not in the answer. Any other Redis error is a
+bug: 500, like every crash.
 """
 
 import time

@@ -1,11 +1,11 @@
 """SSRF guard for webhook targets (docs/design.md, "Webhooks").
 
-`check_url` parses a subscription's URL the way httpx will send it, resolves its host once,
-and refuses it when any address is one a webhook must not reach; it returns a `Target` naming
-the one checked address. `pinned_client` then connects to exactly that address — no second
-lookup that a DNS rebinding could answer differently — while the request keeps the host name,
-so TLS SNI, certificate verification and the Host header all use the name. Proxy variables
-are ignored and redirects are never followed.
+`check_url` parses a subscription's URL with httpx's parser, resolves its host once, and
+refuses it when any address is one a webhook must not reach; it returns a `Target` naming the
+one checked address. The sender (`worker/webhooks/pinned.py`) then connects to exactly that
+address — no second lookup that a DNS rebinding could answer differently — while the request
+keeps the host name, so TLS SNI, certificate verification and the Host header all use the
+name. Proxy variables are ignored and redirects are never followed.
 
 Refused unless private targets are allowed (`RUNSTATE_WEBHOOK_ALLOW_PRIVATE`):
 loopback (127.0.0.0/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7, fec0::/10,
@@ -31,12 +31,10 @@ import asyncio
 import ipaddress
 import re
 import socket
-import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import httpcore
 import httpx
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -299,73 +297,3 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4A
     if address in _IPV4_COMPATIBLE and int(address) > 1:  # :: and ::1 are themselves
         return "IPv4-compatible", low32
     return None
-
-
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Opens every TCP connection to the target's checked address, and only for the target's host and port."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if (host, port) != (self._target.host, self._target.port):
-            raise httpcore.ConnectError(f"{host}:{port} is not the checked target {self._target.host}")
-        return await self._backend.connect_tcp(
-            self._target.address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("a webhook is never delivered over a Unix socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
-
-
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, but every connection goes to the target's checked address.
-
-    Requests for any other scheme, host or port are refused with UnsafeTarget, so the pin holds
-    even for a client that follows redirects. No proxy is ever used; `verify` is True (certifi's
-    roots; SSL_CERT_FILE and SSL_CERT_DIR are not read), False, or an SSLContext.
-    """
-
-    def __init__(self, target: Target, *, verify: ssl.SSLContext | bool = True) -> None:
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
-        super().__init__(verify=ssl_context, trust_env=False)
-        # httpx 0.28 keeps its connection pool in `_pool` and takes no network backend; swap the
-        # pool, and fail loudly rather than send unpinned if a later httpx stores it elsewhere
-        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("this httpx keeps no httpcore pool in _pool; worker/ssrf.py cannot pin its connections")
-        self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context, network_backend=_PinnedBackend(target))
-        self.target = target
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url, target = request.url, self.target
-        port = SCHEMES.get(url.scheme, 0) if url.port is None else url.port
-        if (url.scheme, url.raw_host.decode("ascii"), port) != (target.scheme, target.host, target.port):
-            origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
-            raise UnsafeTarget(f"{origin} is not the checked target {target.scheme}://{target.host}:{target.port}")
-        return await super().handle_async_request(request)
-
-
-def pinned_client(target: Target, timeout: float, *, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
-    """A client for one checked target: pinned to its address, no proxies, no redirects followed."""
-    return httpx.AsyncClient(
-        transport=PinnedTransport(target, verify=verify),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )

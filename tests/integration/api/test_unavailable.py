@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
-from redis import exceptions as redis_errors
 
 from tests.support.apikit import A, api_client, open_run
-from tests.support.ownredis import OwnRedis, own_redis
-from worker.api.unavailable import reason
+from tests.support.redis_servers import RedisServer, own_redis
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -28,13 +26,13 @@ EVENT = {"id": "e9", "type": "run.started", "run_id": "r9"}
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[OwnRedis]:
+def server(tmp_path: Path) -> Iterator[RedisServer]:
     with own_redis(tmp_path) as started:
         yield started
 
 
 @pytest.fixture(params=[None, "1000"], ids=["no-rate-limit", "rate-limit"])
-def api(server: OwnRedis, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+def api(server: RedisServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[TestClient]:
     monkeypatch.setenv("REDIS_URL", server.url)
     runtime = Runtime(Settings(), Redis.from_url(server.url))
     env = {"RUNSTATE_API_RATE_LIMIT": request.param} if request.param else {}
@@ -59,20 +57,20 @@ def _every_route(api: TestClient) -> list[tuple[int, str | None, object]]:
     return [(a.status_code, a.headers.get("retry-after"), a.json()) for a in answers]
 
 
-def test_a_stopped_redis_answers_503_with_retry_after_on_every_route(api: TestClient, server: OwnRedis) -> None:
+def test_a_stopped_redis_answers_503_with_retry_after_on_every_route(api: TestClient, server: RedisServer) -> None:
     server.stop()
     assert _every_route(api) == [(503, "5", UNREACHABLE)] * 9
 
 
-def test_every_route_answers_again_once_redis_is_back(api: TestClient, server: OwnRedis) -> None:
+def test_every_route_answers_again_once_redis_is_back(api: TestClient, server: RedisServer) -> None:
     server.stop()
     assert api.get("/v1/runs", headers=A).status_code == 503
-    server.start()  # empty: the run is gone with the unsaved data, the API is not
+    server.start()  # on the same port: the API's connections find it again by themselves
     assert [api.get("/healthz").status_code, api.get("/v1/runs", headers=A).status_code] == [200, 200]
     assert api.post("/v1/events", json=EVENT, headers=A).status_code == 202
 
 
-def test_a_full_redis_refuses_writes_with_503_and_healthz_says_so(api: TestClient, server: OwnRedis) -> None:
+def test_a_full_redis_refuses_writes_with_503_and_healthz_says_so(api: TestClient, server: RedisServer) -> None:
     admin = Redis(port=server.port)
     admin.config_set("maxmemory", 1)  # noeviction (the default): every write that may grow memory fails
     writes = [
@@ -87,7 +85,7 @@ def test_a_full_redis_refuses_writes_with_503_and_healthz_says_so(api: TestClien
 
 
 def test_reads_of_a_full_redis_still_answer_without_a_rate_limit(
-    server: OwnRedis, monkeypatch: pytest.MonkeyPatch
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REDIS_URL", server.url)
     runtime = Runtime(Settings(), Redis.from_url(server.url))
@@ -95,25 +93,3 @@ def test_reads_of_a_full_redis_still_answer_without_a_rate_limit(
         open_run(api, runtime, "r1")
         Redis(port=server.port).config_set("maxmemory", 1)
         assert api.get("/v1/run/r1", headers=A).json()["status"] == "running"
-
-
-@pytest.mark.parametrize(
-    ("error", "told"),
-    [
-        (redis_errors.BusyLoadingError("Redis is loading the dataset in memory"), "Redis is loading its data"),
-        (
-            redis_errors.ReadOnlyError("READONLY You can't write against a read only replica."),
-            "Redis is a read-only replica and refuses writes",
-        ),
-        (redis_errors.ResponseError("BUSY Redis is busy running a script."), "Redis is busy running a script"),
-        (
-            redis_errors.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
-            "Redis cannot persist its data and refuses writes",
-        ),
-        (redis_errors.TimeoutError("Timeout reading from socket"), "Redis is unreachable"),
-        (redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), None),
-    ],
-    ids=["loading", "readonly", "busy", "misconf", "timeout", "a-bug"],
-)
-def test_each_redis_state_is_named_and_a_bug_is_not_an_outage(error: redis_errors.RedisError, told: str | None) -> None:
-    assert reason(error) == told

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from tests.support.ownredis import free_port, own_redis
 from tests.support.processes import cli_env, runstate
+from tests.support.redis_servers import free_port, own_redis
 from worker.store import keys
 
 SEE = "(runstate --help lists the environment variables)"

@@ -1,6 +1,10 @@
-"""PinnedSessions (the sender's aiohttp client) against real loopback servers: the same promises as
-pinned_client (test_ssrf_connect.py) — the checked address is the one connected to, the name is never
-looked up again, Host, SNI and certificate checks use the name, proxy variables and redirects are ignored.
+"""PinnedSessions (the sender's aiohttp client) against real loopback servers: the checked address is
+the one connected to, also by a new connection, and the name is never looked up again (a DNS rebinding
+has no second answer to give); Host, SNI and certificate checks use the name; proxy variables and
+redirects are ignored, and a session that did follow a redirect could not leave the checked host.
+
+Every connection goes to 127.0.0.1 or ::1, and a guard on socket.getaddrinfo fails any name lookup, so
+no test can send a packet (or a DNS query) anywhere else.
 """
 
 import asyncio
@@ -8,6 +12,7 @@ import socket
 import ssl
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, closed_port
@@ -39,6 +44,25 @@ def test_it_connects_to_the_checked_address_and_never_resolves_again(server: Ser
     ]
 
 
+def test_a_new_connection_to_the_same_target_is_pinned_too(server: Server, lookups: list[str]) -> None:
+    resolve = Rebinder("127.0.0.1")  # a second lookup would answer 203.0.113.66
+    target = check_url(f"http://hooks.test:{server.port}/hook", allow_private=True, resolve=resolve)
+
+    async def main() -> list[int]:
+        sessions = PinnedSessions(PLAIN)
+        try:  # the test server closes every connection after its answer: the second post opens another
+            return [await sessions.post(target, body, {}) for body in (b"1", b"2")]
+        finally:
+            await sessions.close()
+
+    assert asyncio.run(main()) == [200, 200]
+    assert (resolve.calls, lookups) == (1, [])
+    assert [(s.path, s.host, s.body) for s in server.seen] == [
+        ("/hook", f"hooks.test:{server.port}", b"1"),
+        ("/hook", f"hooks.test:{server.port}", b"2"),
+    ]
+
+
 def test_an_ipv6_loopback_target_is_reached_by_name(server6: Server, lookups: list[str]) -> None:
     target = check_url(f"http://hooks.test:{server6.port}/v6", allow_private=True, resolve=Rebinder("::1"))
     assert post(target) == 200
@@ -49,7 +73,17 @@ def test_an_ipv6_loopback_target_is_reached_by_name(server6: Server, lookups: li
 def test_proxy_variables_are_ignored(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port()}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     target = check_url(f"http://127.0.0.1:{server.port}/direct", allow_private=True)
+
+    async def through_a_session_that_trusts_the_environment() -> None:  # the control: the variables work
+        async with aiohttp.ClientSession(trust_env=True) as session, session.get(target.url):
+            pass
+
+    with pytest.raises(aiohttp.ClientConnectionError):
+        asyncio.run(through_a_session_that_trusts_the_environment())
+    assert server.seen == []
     assert post(target) == 200
     assert [s.path for s in server.seen] == ["/direct"]
 
@@ -57,6 +91,20 @@ def test_proxy_variables_are_ignored(server: Server, monkeypatch: pytest.MonkeyP
 def test_a_redirect_is_returned_not_followed(server: Server) -> None:
     target = check_url(f"http://hooks.test:{server.port}/redirect", allow_private=True, resolve=Rebinder("127.0.0.1"))
     assert post(target) == 302
+    assert [s.path for s in server.seen] == ["/redirect"]
+
+
+def test_a_session_that_followed_a_redirect_could_not_leave_the_checked_host(server: Server) -> None:
+    target = check_url(f"http://hooks.test:{server.port}/redirect", allow_private=True, resolve=Rebinder("127.0.0.1"))
+
+    async def follow() -> None:  # the sender never follows one; its resolver would refuse to, were it asked
+        connector = aiohttp.TCPConnector(resolver=PinnedResolver(target), use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector) as session, session.get(target.url):
+            pass
+
+    with pytest.raises(aiohttp.ClientConnectorError) as refused:
+        asyncio.run(follow())
+    assert str(refused.value.os_error) == "elsewhere.test is not the checked target hooks.test"
     assert [s.path for s in server.seen] == ["/redirect"]
 
 
@@ -96,8 +144,6 @@ def test_tls_uses_the_name_for_sni_certificate_checks_and_host(
 def test_tls_verifies_the_certificate_against_the_name_not_the_address(
     tls_server: Server, certificate: tuple[Path, Path]
 ) -> None:
-    import aiohttp
-
     trust = ssl.create_default_context(cafile=str(certificate[0]))
     target = check_url(f"https://other.test:{tls_server.port}/", allow_private=True, resolve=Rebinder("127.0.0.1"))
     with pytest.raises(aiohttp.ClientConnectorCertificateError, match=r"other\.test"):

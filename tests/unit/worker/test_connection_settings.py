@@ -1,14 +1,11 @@
 """REDIS_URL: one server or the sentinels of a service; an empty one refused, never localhost."""
 
 import pytest
-import structlog
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.sentinel import SentinelConnectionPool
 
 from worker.settings import SentinelUrl, Settings, parse_sentinel_url
 from worker.store.connection import connect
-from worker.store.outage import Outage, is_fault
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, url: str) -> Settings:
@@ -58,35 +55,3 @@ def test_replica_acks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNSTATE_REPLICA_ACKS", "-1")
     with pytest.raises(ValidationError, match="replica_acks"):
         Settings()
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        ConnectionError("refused"),
-        ReadOnlyError("You can't write against a read only replica."),
-        OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
-        ResponseError("BUSY Redis is busy running a script."),
-    ],
-)
-def test_faults_that_pass_are_told_from_bugs(error: Exception) -> None:
-    assert is_fault(error)
-    assert not is_fault(ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
-    assert not is_fault(ValueError("a bug"))
-
-
-def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends_with_capped_waits() -> None:
-    outage = Outage("sweeper", base=0.05, cap=2.0)
-    with structlog.testing.capture_logs() as logged:
-        waits = [outage.failed(ConnectionError("refused")) for _ in range(20)]
-        outage.recovered()
-        outage.recovered()
-    assert [(line["event"], line["loop"]) for line in logged] == [
-        ("redis.unavailable", "sweeper"),
-        ("redis.available", "sweeper"),
-    ]
-    assert logged[0]["reason"] == "ConnectionError: refused"
-    assert logged[1]["attempts"] == 20
-    assert all(0 < wait <= 2.0 for wait in waits)
-    assert max(waits) >= 1.0  # grown to the cap, never past it
-    assert len(set(waits)) > 10  # jittered
