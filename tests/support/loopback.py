@@ -91,7 +91,8 @@ class Rebinder:
         return [self.address] if self.calls == 1 else [self.later]
 
 
-def closed_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (until a test starts something there)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

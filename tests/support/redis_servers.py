@@ -6,7 +6,6 @@ tests. Free ports only, never 6379."""
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +13,10 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tests.support.loopback import free_port
 from tests.support.processes import wait_until
 
 SERVICE = "runstate"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_server_binary() -> str:

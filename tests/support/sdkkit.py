@@ -3,7 +3,6 @@ here (cryptography), a real `runstate serve` over https on a free port, and runs
 published through it and applied as a worker would."""
 
 import datetime
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.loopback import free_port
 from tests.support.processes import cli_env, stop, wait_until
 from tests.support.publishing import held
 from worker.runtime import Runtime
@@ -75,12 +75,6 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return paths
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_https(redis_server: Any, directory: Path) -> Iterator[Served]:

@@ -1,7 +1,6 @@
 """A real `runstate serve` and a real `runstate worker`, each in its own process, on the test
 redis-server: what producers' clients and OpenTelemetry exporters talk to in these tests."""
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.support.loopback import free_port
 from tests.support.processes import cli_env, start_worker, stop, wait_until
 
 TOKENS = "tok_a:acct_a,tok_b:acct_b"
@@ -19,13 +19,6 @@ TOKENS = "tok_a:acct_a,tok_b:acct_b"
 class Served:
     url: str  # http://127.0.0.1:PORT
     token: str = "tok_a"  # account acct_a
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _healthy(url: str) -> bool:

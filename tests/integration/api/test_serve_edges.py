@@ -12,8 +12,9 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.loopback import free_port
 from tests.support.processes import cli_env, wait_until
-from tests.support.redis_servers import free_port, own_redis
+from tests.support.redis_servers import own_redis
 
 READ_TIMEOUT = 1.0
 TOKEN = "tok_a"  # a test token

@@ -11,8 +11,9 @@ import orjson
 import pytest
 from redis import Redis
 
+from tests.support.loopback import free_port
 from tests.support.processes import cli_env, runstate
-from tests.support.redis_servers import free_port, own_redis
+from tests.support.redis_servers import own_redis
 from worker.store import keys
 
 SEE = "(runstate --help lists the environment variables)"

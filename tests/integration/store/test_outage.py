@@ -11,8 +11,9 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from tests.support.loopback import free_port
 from tests.support.processes import wait_until
-from tests.support.redis_servers import RedisServer, free_port, own_redis
+from tests.support.redis_servers import RedisServer, own_redis
 from worker.store.outage import is_fault, probe, reason
 
 SET = "return redis.call('set', KEYS[1], 'v')"

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, closed_port
+from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, free_port
 from worker.webhooks.pinned import PinnedResolver, PinnedSessions, request_url
 from worker.webhooks.ssrf import Target, check_url
 
@@ -72,7 +72,7 @@ def test_an_ipv6_loopback_target_is_reached_by_name(server6: Server, lookups: li
 
 def test_proxy_variables_are_ignored(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
-        monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port()}")
+        monkeypatch.setenv(name, f"http://127.0.0.1:{free_port()}")
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     target = check_url(f"http://127.0.0.1:{server.port}/direct", allow_private=True)

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis as AsyncRedis
 
 from statemachine.webhooks import delivery_id
-from tests.support.loopback import closed_port
+from tests.support.loopback import free_port
 from tests.support.processes import cli_env, wait_until
 from tests.support.publishing import refs
 from tests.support.receiver import Receiver, receiver
@@ -113,7 +113,7 @@ def test_delivery_logs_name_the_subscription_and_host_but_never_the_path_or_quer
     secret_path = "/hook/s3cr3t-path?token=s3cr3t-query"
     hooks.answers[secret_path] = [500, 200, 500, 200]
     flaky = _subscribe(runtime, hooks.url(secret_path))
-    refused = f"http://127.0.0.1:{closed_port()}/s3cr3t-path/refused?token=s3cr3t-query"  # a connection error
+    refused = f"http://127.0.0.1:{free_port()}/s3cr3t-path/refused?token=s3cr3t-query"  # a connection error
     closed = _subscribe(runtime, refused)
     _commit_runs(runtime, "g", 2)
     env = cli_env(redis_url, **FAST) | {"RUNSTATE_LOG_LEVEL": "debug"}  # every library's lines too
