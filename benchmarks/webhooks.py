@@ -8,8 +8,8 @@ once, never the bottleneck) share CPU 0; what is measured runs on CPU 1. In turn
 (a) a bare aiohttp loop signing each payload with standardwebhooks and posting it, 100 in flight;
 (b) one `runstate webhooks deliver` process draining as many outbox entries, for 10 subscriptions
     on the same receiver (so 100 are in flight, as in (a)): written first and held back, the
-    process started, then all made due again at their commit times (the backlog a stopped
-    sender would find), so its start-up is not counted; deliveries/s
+    process started, then released, each due at its commit time (the backlog a stopped sender
+    would find), so its start-up is not counted; deliveries/s
     and CPU per delivery (from /proc) for both, and the ratio;
 (c) commit -> first attempt p50/p99 at `rate` transitions/s offered by a live `runstate worker`
     (on CPU 0, where a deployment would give it a core of its own) and one delivery process;
@@ -94,15 +94,17 @@ def sender_drain(runtime: Runtime, arrivals: Arrivals, port: int, count: int) ->
     for start in range(0, runs, 1000):
         runtime.publisher.publish_lines(_events(tag, start, min(1000, runs - start)))
         runtime.processor.drain([keys.ref("default", f"{tag}{n}") for n in range(start, min(start + 1000, runs))])
-    due: dict[bytes, float] = dict(runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1, withscores=True))  # type: ignore[arg-type]
-    runtime.redis.zadd(keys.WEBHOOK_TIMERS, dict.fromkeys(due, runtime.store.now_ms() + HOLD_MS))
+    ids = [subscription.id for subscription in made]
+    due = sum(runtime.redis.zcard(keys.webhook_timers(subscription_id)) for subscription_id in ids)
+    runtime.redis.zadd(keys.WEBHOOK_READY, dict.fromkeys(ids, runtime.store.now_ms() + HOLD_MS))  # held back
     arrivals.fetch()
     arrivals.at.clear()
     with running(["webhooks", "deliver"]) as (proc,):
         time.sleep(3)  # imported and polling
         cpu, started = cpu_seconds(proc.pid), time.time()
-        runtime.redis.zadd(keys.WEBHOOK_TIMERS, due)  # due again when they were committed: a backlog
-        last = arrivals.wait_for(len(due), 300)
+        # released: each delivery due when it was committed, as a stopped sender would find them
+        runtime.redis.zadd(keys.WEBHOOK_READY, dict.fromkeys(ids, 0))
+        last = arrivals.wait_for(due, 300)
         used = cpu_seconds(proc.pid) - cpu
     for subscription in made:
         subscriptions.remove(subscription.id)

@@ -18,7 +18,7 @@ from worker.drain.metrics import APPLY_LATENCY, LATENCY_BUCKETS, TIMER_LAG
 from worker.intake.queue import make_queue
 from worker.runtime import Runtime
 from worker.store import keys
-from worker.store.outbox import WEBHOOK_COUNTER
+from worker.store.outbox import WEBHOOK_COUNTER, Deliveries
 from worker.store.replies import as_text
 
 router = APIRouter()
@@ -67,13 +67,14 @@ class RedisCollector(Collector):
         for (name, help_text), size in zip(_GAUGES, sizes, strict=True):
             yield _gauge(name, help_text, max(0, int(size or 0)))
         yield _gauge("runstate_queued_jobs", "Wake-up jobs waiting in RQ's queue.", int(jobs))
+        pending = Deliveries(redis, self.runtime.settings.retention).pending()
+        yield _gauge("runstate_webhook_deliveries_pending", "Webhook deliveries waiting for an attempt.", pending)
 
 
 _GAUGE_READS = [
     ("zcard", keys.READY),
     ("get", keys.QUEUED),
     ("zcard", keys.TIMERS),
-    ("zcard", keys.WEBHOOK_TIMERS),
     ("llen", keys.DEAD_LETTERS),
     ("llen", keys.REJECTED),
     ("zcard", keys.RUNS),
@@ -82,7 +83,6 @@ _GAUGES = [
     ("runstate_ready_runs", "Runs with queued events no worker has claimed yet."),
     ("runstate_queued_events", "Events published and not yet taken from their inboxes."),
     ("runstate_timers", "Timers (deadlines, reorder windows, recovery) in the timer index."),
-    ("runstate_webhook_deliveries_pending", "Webhook deliveries waiting for an attempt."),
     ("runstate_webhook_dead_letters", "Webhook deliveries dead-lettered and not replayed."),
     ("runstate_rejected_events", "Rejected-event records kept (runstate rejected)."),
     ("runstate_runs", "Runs in the runs index."),

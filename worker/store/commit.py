@@ -38,7 +38,7 @@ KEYS = (
     "inbox",
     "held",
     "timers",
-    "webhook_timers",
+    "webhook_ready",
     "versions",
     "expiries",
     "queued",
@@ -62,6 +62,8 @@ ARGV = (
     "counters",
     "read",
     "now",
+    "delivery_prefix",
+    "webhook_timers",
 )
 
 
@@ -105,7 +107,7 @@ def script_keys(run: RunRef) -> list[str]:
         "inbox": keys.inbox(run),
         "held": keys.held(run),
         "timers": keys.TIMERS,
-        "webhook_timers": keys.WEBHOOK_TIMERS,
+        "webhook_ready": keys.WEBHOOK_READY,
         "versions": keys.VERSIONS,
         "expiries": keys.EXPIRIES,
         "queued": keys.QUEUED,
@@ -115,7 +117,7 @@ def script_keys(run: RunRef) -> list[str]:
 
 def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
     """The script's keys and arguments for one commit: the named ones, then the rejected
-    records, then the outbox's (key, timer member, record) triples."""
+    records, then the outbox's (delivery id, subscription id, record) triples."""
     state = commit.state
     rejected = [rejected_record(text, error, commit.now) for text, error in commit.rejected]
     deliveries = outbox_records(state, commit.history, commit.subscribers, commit.now) if state is not None else []
@@ -138,8 +140,10 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "counters": orjson.dumps(commit.counters) if commit.counters else "",
         "read": ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
         "now": commit.now,
+        "delivery_prefix": keys.delivery(""),
+        "webhook_timers": keys.webhook_timers(""),
     }
-    outbox = [x for d_id, record in deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)]
+    outbox = [x for delivery in deliveries for x in delivery]
     return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox, *_step_index(commit)])
 
 

@@ -107,9 +107,17 @@ QUEUED = f"{PREFIX}:queued"
 # many events instead of one per publish. Expires after a few seconds: a lost job costs no more.
 WAKE = f"{PREFIX}:wake"
 
-# Webhook deliveries due (ms, Redis TIME): the same timer mechanism as TIMERS, in a set of its
-# own so that a stopped delivery process can never crowd runs out of the workers' sweep. No TTL.
-WEBHOOK_TIMERS = f"{PREFIX}:timers:webhooks"
+# Subscriptions with webhook deliveries waiting, each scored by its earliest timer (ms, Redis
+# TIME; perhaps earlier until a claim looks, or a little later while a delivery process has
+# no room for it): a claim walks subscriptions,
+# not deliveries, so one subscription's backlog never stands in front of another's. Apart from
+# TIMERS, so a stopped delivery process can never crowd runs out of the workers' sweep. No TTL.
+WEBHOOK_READY = f"{PREFIX}:webhooks:ready"
+
+# Before 0.3 every delivery timer was a `webhook:<delivery id>` member of this one set; a claim
+# moves what is left of it into the per-subscription sets (worker/store/lua/claim_webhooks.lua).
+LEGACY_WEBHOOK_TIMERS = f"{PREFIX}:timers:webhooks"
+LEGACY_TIMER_PREFIX = "webhook:"
 
 # Hash of subscription id -> Subscription JSON (secret included). No TTL.
 SUBSCRIPTIONS = f"{PREFIX}:webhooks:subscriptions"
@@ -126,9 +134,10 @@ def delivery(delivery_id: str) -> str:
     return f"{PREFIX}:webhooks:delivery:{delivery_id}"
 
 
-def delivery_timer(delivery_id: str) -> str:
-    """A delivery's member in WEBHOOK_TIMERS: due at its next attempt."""
-    return f"webhook:{delivery_id}"
+def webhook_timers(subscription_id: str) -> str:
+    """Sorted set of the subscription's delivery ids, each scored by when its next attempt is due
+    (or its claim's lease ends). No TTL: emptied as deliveries finish."""
+    return f"{PREFIX}:webhooks:timers:{subscription_id}"
 
 
 # Counter every commit takes its run's new version from: versions are never reused. No TTL.

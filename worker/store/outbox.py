@@ -75,9 +75,9 @@ class Delivery(BaseModel):
 
 def outbox_records(
     state: RunState, history: list[Transition], subscribers: Sequence[Subscription], now: int
-) -> list[tuple[str, bytes]]:
-    """(delivery id, record): one delivery per status change per subscription of the run's
-    account that wants it, written by the same commit as the change itself."""
+) -> list[tuple[str, str, bytes]]:
+    """(delivery id, subscription id, record): one delivery per status change per subscription
+    of the run's account that wants it, written by the same commit as the change itself."""
     if not subscribers or not history:
         return []
     created = state.run.created_at
@@ -87,7 +87,7 @@ def outbox_records(
         for transition, body in changes:  # the body is the same bytes for every subscription
             if matches(subscription.events, transition.object, transition.to):
                 d_id = delivery_id(subscription.id, transition, created)
-                deliveries.append((d_id, Delivery.new_json(d_id, subscription, body, now)))
+                deliveries.append((d_id, subscription.id, Delivery.new_json(d_id, subscription, body, now)))
     return deliveries
 
 
@@ -121,9 +121,19 @@ class Deliveries:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.delivery(delivery_id), again.to_json())
             pipe.lrem(keys.DEAD_LETTERS, 0, delivery_id)
-            pipe.zadd(keys.WEBHOOK_TIMERS, {keys.delivery_timer(delivery_id): now})
+            pipe.zadd(keys.webhook_timers(delivery.subscription_id), {delivery_id: now})
+            pipe.zadd(keys.WEBHOOK_READY, {delivery.subscription_id: now}, lt=True)
             pipe.execute()
         return again
+
+    def pending(self) -> int:
+        """Deliveries waiting for an attempt (or in one), across every subscription."""
+        subscriptions = self.redis.zrange(keys.WEBHOOK_READY, 0, -1)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for subscription_id in subscriptions:
+                pipe.zcard(keys.webhook_timers(as_text(subscription_id)))
+            pipe.zcard(keys.LEGACY_WEBHOOK_TIMERS)
+            return sum(pipe.execute())
 
     def dead(self, account: str | None = None, limit: int | None = None) -> Iterator[Delivery]:
         found = 0

@@ -18,16 +18,16 @@ from worker.store.outbox import WEBHOOK_COUNTER, Delivery, DeliveryState
 from worker.store.replies import as_text
 from worker.store.subscriptions import Subscription, changed, stage_save
 
-# Where a timer member names its subscription: `webhook:msg_<subscription id>_<run>_...`
+# Where a legacy timer member names its subscription: `webhook:msg_<subscription id>_<run>_...`
 # (statemachine.webhooks.delivery_id); a Lua pattern (the prefix has no magic characters),
 # held against delivery_id by a test.
-SUBSCRIPTION_IN_TIMER = "^" + keys.delivery_timer("msg_") + "(sub_[^_]+)_"
+SUBSCRIPTION_IN_LEGACY_TIMER = "^" + keys.LEGACY_TIMER_PREFIX + "msg_(sub_[^_]+)_"
 
 
 @dataclass(frozen=True, slots=True)
 class Room:
-    """How many more of a subscription's deliveries this process may start, and how far to push
-    the rest back (ms; 0 leaves them due, for a subscription whose attempts end quickly)."""
+    """How many more of a subscription's deliveries this process may claim, and how far to push
+    its place among the ready back once it has no room left (ms; 0 leaves it due)."""
 
     left: int
     defer_ms: int = 0
@@ -38,7 +38,7 @@ class Claimed:
     now: int  # Redis time of the claim, ms
     version: bytes  # of the subscriptions
     earliest: int | None  # the earliest timer left (ms), claimed ones included
-    deliveries: list[tuple[str, Delivery | None]]  # (delivery id, record; None when it is gone)
+    deliveries: list[tuple[str, str, Delivery | None]]  # (subscription id, delivery id, record or None: gone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,7 @@ class Finish:
 class Forget:
     """A timer whose delivery is gone or no longer pending."""
 
+    subscription_id: str
     delivery_id: str
 
 
@@ -74,27 +75,28 @@ class Sending:
         self._read_at: bytes | None = None
 
     async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: Room) -> Claimed:
-        """Up to `limit` due deliveries among the first `scan` due, each pushed back by the lease,
-        at most `rooms[s].left` (else `room.left`) of subscription s; the surplus of a
-        subscription with no room left pushed back by its `defer_ms`."""
+        """Up to `limit` due deliveries of the first `scan` subscriptions with some due, each
+        pushed back by the lease, at most `rooms[s].left` (else `room.left`) of subscription s."""
         args: list[Any] = [
             lease_ms,
             limit,
             scan,
             room.left,
             room.defer_ms,
-            SUBSCRIPTION_IN_TIMER,
-            keys.delivery_timer(""),
+            keys.webhook_timers(""),
             keys.delivery(""),
+            keys.LEGACY_TIMER_PREFIX,
+            SUBSCRIPTION_IN_LEGACY_TIMER,
         ]
         for subscription_id, its in rooms.items():
             args.extend((subscription_id, its.left, its.defer_ms))
-        reply = await self._claim(keys=[keys.WEBHOOK_TIMERS, keys.SUBSCRIPTIONS_VERSION], args=args)
+        script_keys = [keys.WEBHOOK_READY, keys.SUBSCRIPTIONS_VERSION, keys.LEGACY_WEBHOOK_TIMERS]
+        reply = await self._claim(keys=script_keys, args=args)
         now, version, earliest, rest = int(reply[0]), reply[1] or b"", reply[2], reply[3:]
-        prefix = keys.delivery_timer("")
         deliveries = [
             (
-                as_text(rest[i]).removeprefix(prefix),
+                as_text(rest[i]),
+                as_text(rest[i + 1]),
                 None if not rest[i + 2] else Delivery.model_validate_json(rest[i + 2]),
             )
             for i in range(0, len(rest), 3)
@@ -115,20 +117,20 @@ class Sending:
         entries: list[Any] = []
         for result in results:
             if isinstance(result, Forget):
-                entries.extend(("forget", result.delivery_id, "", 0))
+                entries.extend(("forget", result.subscription_id, result.delivery_id, "", 0))
                 continue
             delivery = result.delivery
             if isinstance(result, Retry):
-                entries.extend(("retry", delivery.id, delivery.to_json(), result.due))
+                entries.extend(("retry", delivery.subscription_id, delivery.id, delivery.to_json(), result.due))
             else:
                 kind = "dead" if delivery.state is DeliveryState.DEAD else "finish"
-                entries.extend((kind, delivery.id, delivery.to_json(), 0))
+                entries.extend((kind, delivery.subscription_id, delivery.id, delivery.to_json(), 0))
             if result.outcome is not None:
                 outcomes[result.outcome] += 1
         counts = [x for outcome, count in outcomes.items() for x in (f"{WEBHOOK_COUNTER}{outcome}", count)]
         await self._settle(
-            keys=[keys.WEBHOOK_TIMERS, keys.STATS, keys.DEAD_LETTERS],
-            args=[self.retention, keys.delivery_timer(""), keys.delivery(""), len(outcomes), *counts, *entries],
+            keys=[keys.WEBHOOK_READY, keys.STATS, keys.DEAD_LETTERS],
+            args=[self.retention, keys.webhook_timers(""), keys.delivery(""), len(outcomes), *counts, *entries],
         )
 
     async def update_subscription(self, subscription_id: str, **fields: object) -> Subscription | None:

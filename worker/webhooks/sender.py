@@ -33,7 +33,7 @@ log = structlog.get_logger("runstate.webhooks")
 
 POLL_INTERVAL = 0.05  # seconds between claims when nothing was due
 TRICKLE = 0.01  # seconds between claims while deliveries come due one by one, fewer than the free slots
-SCAN_EXTRA = 500  # due deliveries a claim looks past, beyond those it may start, for other subscriptions'
+SCAN = 200  # subscriptions with deliveries due a claim looks at, the earliest first
 IDLE_HORIZON = 1000  # ms: `until_idle` stops once nothing is due sooner than this
 WRITE_EVERY = 0.005  # seconds results wait to be written together (their leases are far longer)
 
@@ -107,7 +107,7 @@ class Deliverer:
             claimed, settled = None, self.results.done  # every result written when the claim began?
             if free:  # claim only what can start now: a claimed delivery's lease runs from its claim
                 rooms, room = self.slots.rooms(), self.slots.room()
-                claimed = await self.sending.claim(free, lease_ms, free + SCAN_EXTRA, rooms, room)
+                claimed = await self.sending.claim(free, lease_ms, SCAN, rooms, room)
                 await self._start(claimed)
             if claimed is not None and len(claimed.deliveries) >= free:
                 continue  # every free slot taken: more may be due
@@ -147,9 +147,9 @@ class Deliverer:
         if not claimed.deliveries:
             return
         subscriptions = await self.sending.subscriptions(claimed.version)
-        for delivery_id, delivery in claimed.deliveries:
+        for subscription_id, delivery_id, delivery in claimed.deliveries:
             if delivery is None or delivery.state is not DeliveryState.PENDING:
-                self.results.add(Forget(delivery_id))
+                self.results.add(Forget(subscription_id, delivery_id))
                 continue
             if self.slots.has_room(delivery.subscription_id):
                 self._begin(delivery, subscriptions, claimed.now)

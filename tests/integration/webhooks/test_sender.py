@@ -19,7 +19,7 @@ from tests.support.receiver import Receiver, receiver
 from worker.runtime import Runtime
 from worker.store import keys
 from worker.store.keys import RunRef
-from worker.store.sending import SUBSCRIPTION_IN_TIMER, Room, Sending
+from worker.store.sending import SUBSCRIPTION_IN_LEGACY_TIMER, Room, Sending
 from worker.store.subscriptions import Subscription, Subscriptions
 
 FAST = {
@@ -95,7 +95,7 @@ def test_two_delivery_processes_share_the_outbox_and_send_each_delivery_once(
     senders = [_start_sender(redis_url), _start_sender(redis_url)]
     try:
         wait_until(lambda: len(hooks.on("/shared")) >= 300, timeout=60)
-        wait_until(lambda: runtime.redis.zcard(keys.WEBHOOK_TIMERS) == 0, timeout=30)
+        wait_until(lambda: runtime.redis.zcard(keys.webhook_timers(subscription.id)) == 0, timeout=30)
     finally:
         _stop(*senders)
     sent = Counter(r.headers["webhook-id"] for r in hooks.on("/shared"))
@@ -130,32 +130,57 @@ def test_delivery_logs_name_the_subscription_and_host_but_never_the_path_or_quer
     assert len(hooks.on(secret_path)) >= 3  # failures and successes were both logged
 
 
-def test_the_claim_script_finds_the_subscription_in_a_timer_member(runtime: Runtime) -> None:
-    subscription = Subscription(account="default", url="https://hooks.example.com/x")
-    transition = runtime.store.history(_commit_runs(runtime, "p_q_", 1)[0])[0]
-    member = keys.delivery_timer(delivery_id(subscription.id, transition, 1_700_000_000_000))
-    found = runtime.redis.eval("return string.match(ARGV[1], ARGV[2])", 0, member, SUBSCRIPTION_IN_TIMER)
-    assert found == subscription.id.encode()
+def _claims(redis_url: str, *calls: tuple[int, dict[str, Room]]) -> list[list[str]]:
+    """Claims in turn, (limit, rooms) each, a subscription not listed given room for 5 and its
+    place left as it is: the subscription of each delivery claimed."""
 
-
-def test_a_claim_looks_past_a_full_subscriptions_backlog_to_the_others(runtime: Runtime, redis_url: str) -> None:
-    ahead, behind = (_subscribe(runtime, f"https://hooks.example.com/{name}") for name in ("ahead", "behind"))
-    _commit_runs(runtime, "backlog_", 30)  # 30 deliveries for each subscription
-    timers: list[bytes] = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)  # type: ignore[assignment]
-    runtime.redis.zadd(keys.WEBHOOK_TIMERS, {m: 1 if ahead.id.encode() in m else 2 for m in timers})
-
-    async def two_claims() -> list[list[str]]:
+    async def claim() -> list[list[str]]:
         client = AsyncRedis.from_url(redis_url)
-        sending, room = Sending(client, retention=60), Room(left=5, defer_ms=60_000)
-        try:  # each claim sees 20 due timers; the first sees only the subscription ahead's
-            first = await sending.claim(20, 30_000, 20, {}, room)
-            second = await sending.claim(20, 30_000, 20, {ahead.id: Room(left=0, defer_ms=60_000)}, room)
+        sending, found = Sending(client, retention=60), []
+        try:
+            for limit, rooms in calls:
+                claimed = await sending.claim(limit, 30_000, 10, rooms, Room(left=5, defer_ms=0))
+                found.append([subscription_id for subscription_id, _, _ in claimed.deliveries])
         finally:
             await client.aclose()
-        return [[d.subscription_id for _, d in c.deliveries if d is not None] for c in (first, second)]
+        return found
 
-    first, second = asyncio.run(two_claims())
-    assert first == [ahead.id] * 5  # its room; the other 15 it saw are pushed back out of the way
-    assert second == [behind.id] * 5  # so the next claim reaches the subscription behind
-    # of 60: 10 claimed, 15 + 10 of the one ahead and 5 behind past their room pushed back; 20 unseen
-    assert runtime.redis.zcount(keys.WEBHOOK_TIMERS, "-inf", 3) == 20
+    return asyncio.run(claim())
+
+
+def test_a_claim_takes_each_subscriptions_room_however_long_the_backlog_ahead(runtime: Runtime, redis_url: str) -> None:
+    ahead, behind = (_subscribe(runtime, f"https://hooks.example.com/{name}") for name in ("ahead", "behind"))
+    _commit_runs(runtime, "backlog_", 300)  # 300 deliveries for each subscription
+    runtime.redis.zadd(
+        keys.webhook_timers(ahead.id), {m: 1 for m in runtime.redis.zrange(keys.webhook_timers(ahead.id), 0, -1)}
+    )  # type: ignore[union-attr]
+    runtime.redis.zadd(keys.WEBHOOK_READY, {ahead.id: 1})  # its backlog due long before the other's
+
+    first, second = _claims(redis_url, (20, {}), (20, {ahead.id: Room(left=0, defer_ms=60_000)}))
+    assert first == [ahead.id] * 5 + [behind.id] * 5  # each its room, the earliest first
+    assert second == [behind.id] * 5  # one with no room left is passed over at once
+    # and its place among the ready is pushed back (by its defer), its deliveries left due
+    assert runtime.redis.zscore(keys.WEBHOOK_READY, ahead.id) > runtime.redis.zscore(keys.WEBHOOK_READY, behind.id)  # type: ignore[operator]
+    assert runtime.redis.zcount(keys.webhook_timers(ahead.id), "-inf", 1) == 295
+
+
+def test_a_claim_moves_timers_written_before_per_subscription_timers(runtime: Runtime, redis_url: str) -> None:
+    subscription = _subscribe(runtime, "https://hooks.example.com/old")
+    _commit_runs(runtime, "legacy_", 3)
+    timers = keys.webhook_timers(subscription.id)
+    old = {f"{keys.LEGACY_TIMER_PREFIX}{d.decode()}": 5 for d in runtime.redis.zrange(timers, 0, -1)}  # type: ignore[union-attr]
+    runtime.redis.delete(timers, keys.WEBHOOK_READY)
+    runtime.redis.zadd(keys.LEGACY_WEBHOOK_TIMERS, {**old, "webhook:not-a-delivery-id": 5})  # as 0.2 left them
+
+    assert _claims(redis_url, (2, {})) == [[subscription.id] * 2]  # moved, then claimed
+    assert runtime.redis.exists(keys.LEGACY_WEBHOOK_TIMERS) == 0  # a member naming no subscription is let go
+    assert runtime.redis.zcount(timers, "-inf", 5) == 1  # the third, due as it was
+    assert runtime.redis.zcard(timers) == 3
+
+
+def test_the_claim_script_finds_the_subscription_in_a_legacy_timer_member(runtime: Runtime) -> None:
+    subscription = Subscription(account="default", url="https://hooks.example.com/x")
+    transition = runtime.store.history(_commit_runs(runtime, "p_q_", 1)[0])[0]
+    member = keys.LEGACY_TIMER_PREFIX + delivery_id(subscription.id, transition, 1_700_000_000_000)
+    found = runtime.redis.eval("return string.match(ARGV[1], ARGV[2])", 0, member, SUBSCRIPTION_IN_LEGACY_TIMER)
+    assert found == subscription.id.encode()

@@ -362,6 +362,7 @@ def test_a_commit_with_hundreds_of_deliveries_schedules_every_one(runtime: Runti
 
     _publish_and_apply(runtime, *RUN)  # 6 status changes (the cancel cascades to s2) in one commit
 
-    timers = runtime.redis.zrange(keys.WEBHOOK_TIMERS, 0, -1)
-    assert len(timers) == 600  # the script adds them 250 entries (500 arguments) a call: past one call
-    assert all(runtime.redis.exists(keys.delivery(t.decode().removeprefix("webhook:"))) for t in timers)
+    timers = [t for s in subscriptions.all() for t in runtime.redis.zrange(keys.webhook_timers(s.id), 0, -1)]
+    assert len(timers) == 600
+    assert all(runtime.redis.exists(keys.delivery(t.decode())) for t in timers)
+    assert runtime.redis.zcard(keys.WEBHOOK_READY) == 100  # every subscription, due now

@@ -11,7 +11,7 @@
 -- KEYS  8 inbox             the run's queued events
 -- KEYS  9 held              the run's sequence buffer
 -- KEYS 10 timers            the timer index
--- KEYS 11 webhook_timers    the outbox's timer index
+-- KEYS 11 webhook_ready     the subscriptions with deliveries waiting, by earliest timer
 -- KEYS 12 versions          the one version counter
 -- KEYS 13 expiries          when finished runs' keys expire
 -- KEYS 14 queued            the queued-events counter
@@ -34,8 +34,10 @@
 -- ARGV 17 read              what the drain read: 'D' a document, 'H' a held buffer (the
 --                           version vouches that both are as read)
 -- ARGV 18 now               the drain's time (ms, Redis TIME when it loaded the run)
--- then the rejected records, (key, timer member, record) triples of the webhook deliveries
--- (the outbox), and last the step index keys (see the end of this script).
+-- ARGV 19 delivery_prefix   a delivery record's key, less its delivery id
+-- ARGV 20 webhook_timers    a subscription's delivery timers' key, less its subscription id
+-- then the rejected records, (delivery id, subscription id, record) triples of the webhook
+-- deliveries (the outbox), and last the step index keys (see the end of this script).
 -- `worker/store/commit.py` packs these by name (a test holds it against this header).
 -- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
@@ -47,7 +49,7 @@ local had_held = string.find(ARGV[17], 'H', 1, true) ~= nil
 local now = tonumber(ARGV[18])
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 19
+local at = 21
 local function take(n)
   local first = at
   at = at + n
@@ -99,14 +101,25 @@ for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
 end
 first, last = take(counts[2] * 3)
-local sending = {}  -- the new deliveries' timer entries (score, member), added together: Redis pays per call
+-- each subscription's new deliveries' timers (score, id), added together: Redis pays per call
+local sending, subscribers = {}, {}
 for i = first, last, 3 do
-  if redis.call('SET', ARGV[i], ARGV[i + 2], 'NX') then
-    sending[#sending + 1] = now
-    sending[#sending + 1] = ARGV[i + 1]
+  if redis.call('SET', ARGV[19] .. ARGV[i], ARGV[i + 2], 'NX') then
+    local subscription = ARGV[i + 1]
+    local timers = sending[subscription]
+    if timers == nil then
+      timers = {}
+      sending[subscription] = timers
+      subscribers[#subscribers + 1] = subscription
+    end
+    timers[#timers + 1] = now
+    timers[#timers + 1] = ARGV[i]
   end
 end
-all('ZADD', KEYS[11], sending)  -- 500 items a call: whole pairs
+for _, subscription in ipairs(subscribers) do
+  all('ZADD', ARGV[20] .. subscription, sending[subscription])  -- 500 items a call: whole pairs
+  redis.call('ZADD', KEYS[11], 'LT', now, subscription)  -- its earliest timer is now at the latest
+end
 local consumed = tonumber(ARGV[8])
 if consumed > 0 then
   redis.call('LTRIM', KEYS[8], consumed, -1)
