@@ -5,7 +5,7 @@
 Runs as its own process (pinned by the caller to the other core). It reads only what it must
 (the end of the head, `content-length`, `webhook-id`), notes when each `webhook-id` first
 arrived (wall clock, comparable with Redis TIME on this machine), and answers `200` with no
-body. A POST to `/hang` is read and never answered: a hanging endpoint. `GET /arrivals` answers
+body. A POST to `/hang` is read and never answered (nor noted): a hanging endpoint. `GET /arrivals` answers
 the arrivals noted so far as JSON (`{webhook-id: seconds}`) and forgets them.
 """
 
@@ -49,11 +49,12 @@ class Receiver(asyncio.Protocol):
             ARRIVALS.clear()
             self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
             return
+        if head.startswith(b"post /hang"):
+            return  # never answered, nor noted: what is measured is what the healthy ones got
         webhook_id = _header(head, b"webhook-id")  # lowercased with the head: ids here are lowercase
         if webhook_id is not None:
             ARRIVALS.setdefault(webhook_id.decode(), time.time())
-        if not head.startswith(b"post /hang"):
-            self.transport.write(OK)
+        self.transport.write(OK)
 
 
 async def main(port_file: Path) -> None:

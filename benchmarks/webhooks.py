@@ -1,6 +1,6 @@
 """Webhook delivery against the limit of the machine: the sender beside a bare aiohttp loop.
 
-    python -m benchmarks.webhooks [--deliveries 5000] [--rate 1000] [--seconds 10]
+    python -m benchmarks.webhooks [--deliveries 10000] [--rate 1000] [--seconds 10]
 
 A private redis-server and `benchmarks.receiver` (a raw asyncio protocol answering 200 at
 once, never the bottleneck) share CPU 0; what is measured runs on CPU 1. In turn:
@@ -149,7 +149,7 @@ def _line(name: str, values: list[float], total: int) -> str:
 
 
 @click.command()
-@click.option("--deliveries", default=5000, show_default=True, help="For (a) and (b).")
+@click.option("--deliveries", default=10_000, show_default=True, help="For (a) and (b).")
 @click.option("--rate", default=1000, show_default=True, help="Transitions per second for (c) and (d).")
 @click.option("--seconds", default=10, show_default=True, help="How long (c) and (d) offer them.")
 def main(deliveries: int, rate: int, seconds: int) -> None:
