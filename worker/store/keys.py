@@ -114,7 +114,7 @@ WAKE = f"{PREFIX}:wake"
 # TIMERS, so a stopped delivery process can never crowd runs out of the workers' sweep. No TTL.
 WEBHOOK_READY = f"{PREFIX}:webhooks:ready"
 
-# Before 0.3 every delivery timer was a `webhook:<delivery id>` member of this one set; a claim
+# Earlier builds kept every delivery timer as a `webhook:<delivery id>` member of this one set; a claim
 # moves what is left of it into the per-subscription sets (worker/store/lua/claim_webhooks.lua).
 LEGACY_WEBHOOK_TIMERS = f"{PREFIX}:timers:webhooks"
 LEGACY_TIMER_PREFIX = "webhook:"

@@ -2,7 +2,7 @@
 -- each subscription has left in that process (worker/store/sending.py). It walks subscriptions
 -- in the order of their earliest timers, not deliveries: one with no room left costs one step
 -- however long its backlog, and has its place pushed back out of the way.
--- KEYS: 1 the ready subscriptions, 2 subscriptions version, 3 the legacy timers (before 0.3).
+-- KEYS: 1 the ready subscriptions, 2 subscriptions version, 3 the legacy timers (one set for every subscription, as earlier builds kept them).
 -- ARGV: 1 lease ms, 2 how many to claim at most, 3 how many due subscriptions to look at,
 --   4 room of a subscription not listed, 5 ms to push its place back once it has none left,
 --   6 a subscription's timers key less its id, 7 a delivery record key less its id,
