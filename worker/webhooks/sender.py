@@ -11,6 +11,7 @@ costs its own slots and its attempt timeout, nothing more. Results are written m
 import asyncio
 import contextlib
 import ssl
+import time
 from collections import deque
 
 import certifi
@@ -31,8 +32,9 @@ from worker.webhooks.slots import Slots
 
 log = structlog.get_logger("runstate.webhooks")
 
-POLL_INTERVAL = 0.05  # seconds between claims when nothing was due
+POLL_INTERVAL = 0.05  # seconds between claims when nothing was due for a while
 TRICKLE = 0.01  # seconds between claims while deliveries come due one by one, fewer than the free slots
+FLOWING = 1.0  # seconds after a claim found deliveries during which an empty one waits only TRICKLE
 SCAN = 200  # subscriptions with deliveries due a claim looks at, the earliest first
 IDLE_HORIZON = 1000  # ms: `until_idle` stops once nothing is due sooner than this
 WRITE_EVERY = 0.005  # seconds results wait to be written together (their leases are far longer)
@@ -85,6 +87,7 @@ class Deliverer:
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: dict[str, deque[tuple[Delivery, dict[str, Subscription], int]]] = {}  # claimed, queued
         self.stopping = False
+        self.flowing_until = 0.0  # while deliveries keep coming due, claims follow them closely
 
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> None:
         """Claim and send due deliveries until `stop` is set (or, with `until_idle`, none are due)."""
@@ -124,7 +127,9 @@ class Deliverer:
         elif claimed.earliest is not None and claimed.earliest <= claimed.now:
             await self._until_freed(TRICKLE)
         else:
-            pause = TRICKLE if claimed.deliveries else POLL_INTERVAL
+            if claimed.deliveries:
+                self.flowing_until = time.monotonic() + FLOWING
+            pause = TRICKLE if time.monotonic() < self.flowing_until else POLL_INTERVAL
             if claimed.earliest is not None:
                 pause = min(pause, (claimed.earliest - claimed.now) / 1000)
             await asyncio.sleep(pause)
