@@ -26,10 +26,12 @@ SUBSCRIPTION_IN_LEGACY_TIMER = "^" + keys.LEGACY_TIMER_PREFIX + "msg_(sub_[^_]+)
 
 @dataclass(frozen=True, slots=True)
 class Room:
-    """How many more of a subscription's deliveries this process may claim, and how far to push
-    its place among the ready back once it has no room left (ms; 0 leaves it due)."""
+    """How many more of a subscription's deliveries this process may claim to start at once, and
+    to queue behind its busy slots; how far to push its place among the ready back once it has
+    no room left (ms; 0 leaves it due)."""
 
-    left: int
+    start: int
+    queue: int = 0
     defer_ms: int = 0
 
 
@@ -76,12 +78,14 @@ class Sending:
 
     async def claim(self, limit: int, lease_ms: int, scan: int, rooms: dict[str, Room], room: Room) -> Claimed:
         """Up to `limit` due deliveries of the first `scan` subscriptions with some due, each
-        pushed back by the lease, at most `rooms[s].left` (else `room.left`) of subscription s."""
+        pushed back by the lease: of subscription s, `rooms[s]` (else `room`) — first those that
+        can start at once, across them all, then those that may queue."""
         args: list[Any] = [
             lease_ms,
             limit,
             scan,
-            room.left,
+            room.start,
+            room.queue,
             room.defer_ms,
             keys.webhook_timers(""),
             keys.delivery(""),
@@ -89,7 +93,7 @@ class Sending:
             SUBSCRIPTION_IN_LEGACY_TIMER,
         ]
         for subscription_id, its in rooms.items():
-            args.extend((subscription_id, its.left, its.defer_ms))
+            args.extend((subscription_id, its.start, its.queue, its.defer_ms))
         script_keys = [keys.WEBHOOK_READY, keys.SUBSCRIPTIONS_VERSION, keys.LEGACY_WEBHOOK_TIMERS]
         reply = await self._claim(keys=script_keys, args=args)
         now, version, earliest, rest = int(reply[0]), reply[1] or b"", reply[2], reply[3:]

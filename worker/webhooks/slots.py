@@ -48,20 +48,21 @@ class Slots:
             self.queued.pop(subscription_id, None)
 
     def rooms(self) -> dict[str, Room]:
-        """What a claim may take of every subscription with attempts in flight: its free slots and
-        a queue as long as its limit (the others: twice `per_subscription`, and `MIN_DEFER`)."""
+        """What a claim may take of every subscription with attempts in flight: its free slots, and
+        a queue as long as its limit less what waits there (the others: `room()`)."""
         now, rooms = time.monotonic(), {}
         for subscription_id, starts in self.started.items():
             stalled = now - max(self.ended.get(subscription_id, 0.0), min(starts))  # hanging: grows
             slow = max(self.duration.get(subscription_id, 0.0), stalled)
             defer = min(max(slow, MIN_DEFER), self.longest)
-            left = 2 * self.per_subscription - len(starts) - self.queued.get(subscription_id, 0)
-            rooms[subscription_id] = Room(left, round(defer * 1000))
+            start = self.per_subscription - len(starts)
+            queue = self.per_subscription - self.queued.get(subscription_id, 0)
+            rooms[subscription_id] = Room(start, queue, round(defer * 1000))
         return rooms
 
     def room(self) -> Room:
         """What a claim may take of a subscription with nothing in flight here."""
-        return Room(2 * self.per_subscription, round(MIN_DEFER * 1000))
+        return Room(self.per_subscription, self.per_subscription, round(MIN_DEFER * 1000))
 
     def take(self, subscription_id: str) -> float:
         """One slot of the subscription's; returns when the attempt started, for `give_back`."""

@@ -130,16 +130,19 @@ def test_delivery_logs_name_the_subscription_and_host_but_never_the_path_or_quer
     assert len(hooks.on(secret_path)) >= 3  # failures and successes were both logged
 
 
-def _claims(redis_url: str, *calls: tuple[int, dict[str, Room]]) -> list[list[str]]:
-    """Claims in turn, (limit, rooms) each, a subscription not listed given room for 5 and its
-    place left as it is: the subscription of each delivery claimed."""
+FIVE_TO_START = Room(start=5)
+
+
+def _claims(redis_url: str, *calls: tuple[int, dict[str, Room]], room: Room = FIVE_TO_START) -> list[list[str]]:
+    """Claims in turn, (limit, rooms) each, a subscription not listed given `room` (by default
+    5 to start, none to queue, its place left as it is): the subscription of each delivery claimed."""
 
     async def claim() -> list[list[str]]:
         client = AsyncRedis.from_url(redis_url)
         sending, found = Sending(client, retention=60), []
         try:
             for limit, rooms in calls:
-                claimed = await sending.claim(limit, 30_000, 10, rooms, Room(left=5, defer_ms=0))
+                claimed = await sending.claim(limit, 30_000, 10, rooms, room)
                 found.append([subscription_id for subscription_id, _, _ in claimed.deliveries])
         finally:
             await client.aclose()
@@ -156,12 +159,22 @@ def test_a_claim_takes_each_subscriptions_room_however_long_the_backlog_ahead(ru
     )  # type: ignore[union-attr]
     runtime.redis.zadd(keys.WEBHOOK_READY, {ahead.id: 1})  # its backlog due long before the other's
 
-    first, second = _claims(redis_url, (20, {}), (20, {ahead.id: Room(left=0, defer_ms=60_000)}))
+    first, second = _claims(redis_url, (20, {}), (20, {ahead.id: Room(start=0, defer_ms=60_000)}))
     assert first == [ahead.id] * 5 + [behind.id] * 5  # each its room, the earliest first
     assert second == [behind.id] * 5  # one with no room left is passed over at once
     # and its place among the ready is pushed back (by its defer), its deliveries left due
     assert runtime.redis.zscore(keys.WEBHOOK_READY, ahead.id) > runtime.redis.zscore(keys.WEBHOOK_READY, behind.id)  # type: ignore[operator]
     assert runtime.redis.zcount(keys.webhook_timers(ahead.id), "-inf", 1) == 295
+
+
+def test_a_claim_fills_every_subscriptions_free_slots_before_any_queue(runtime: Runtime, redis_url: str) -> None:
+    first, second, third = (_subscribe(runtime, f"https://hooks.example.com/{n}") for n in range(3))
+    _commit_runs(runtime, "spread_", 30)
+    for rank, subscription in enumerate((first, second, third)):  # due in this order
+        runtime.redis.zadd(keys.WEBHOOK_READY, {subscription.id: rank})
+
+    (claimed,) = _claims(redis_url, (8, {}), room=Room(start=2, queue=5))
+    assert claimed == [first.id] * 2 + [second.id] * 2 + [third.id] * 2 + [first.id] * 2
 
 
 def test_a_claim_moves_timers_written_before_per_subscription_timers(runtime: Runtime, redis_url: str) -> None:
