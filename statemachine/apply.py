@@ -42,10 +42,11 @@ def apply_event(
         if event.sequence is not None and event.sequence <= current.last_sequence:
             return _sign_of_life_only(current, incoming, now, policy, Outcome.STALE)
     work = Work(current, incoming, now, policy)
-    if event.event_type is EventType.RUN_HEARTBEAT:
+    event_type = event.event_type
+    if event_type is EventType.RUN_HEARTBEAT:
         # its id is not kept: a run may send thousands, and a repeated one changes nothing more
         return work.result(work.heartbeat())._replace(remember_id=False)
-    outcome = work.run_event() if event.event_type.kind is ObjectKind.RUN else work.step_event()
+    outcome = work.run_event() if event_type.kind is ObjectKind.RUN else work.step_event()
     return work.result(outcome)
 
 
