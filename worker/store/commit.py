@@ -62,6 +62,7 @@ ARGV = (
     "counters",
     "read",
     "now",
+    "step_index",
 )
 
 
@@ -138,14 +139,15 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "counters": orjson.dumps(commit.counters) if commit.counters else "",
         "read": ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
         "now": commit.now,
+        "step_index": "\n".join(_step_index(commit)),  # one argument, however many steps: ids hold no newline
     }
     outbox = [x for d_id, record in deliveries for x in (keys.delivery(d_id), keys.delivery_timer(d_id), record)]
-    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox, *_step_index(commit)])
+    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox])
 
 
 def _step_index(commit: Commit) -> list[str]:
-    """The step index keys the commit sets (the script's last arguments): the steps it created,
-    or every step of a run it finishes, so that their entries expire with the run."""
+    """The step index keys the commit sets: the steps it created, or every step of a run it
+    finishes, so that their entries expire with the run."""
     state = commit.state
     if state is None:
         return []
