@@ -11,7 +11,6 @@ from collections.abc import Set
 
 from statemachine.errors import AccountMismatch
 from statemachine.events import EventType, RunStarted
-from statemachine.filling import named_account
 from statemachine.incoming import DEFAULT_POLICY, LATE_USAGE, TARGET, Incoming, Result
 from statemachine.models import RunState, Tombstone
 from statemachine.policy import Policy
@@ -68,9 +67,12 @@ def _account_mismatch(current: RunState | None, incoming: Incoming) -> AccountMi
     inbox entry meets this rule there.)"""
     event = incoming.event
     in_data = event.data.account_id if isinstance(event, RunStarted) else None
-    if incoming.account is not None and in_data not in (None, incoming.account):
+    if in_data is None:
+        named = incoming.account
+    elif incoming.account is not None and in_data != incoming.account:
         return AccountMismatch(event.run_id, in_data)
-    named = named_account(incoming)
+    else:
+        named = in_data  # what `filling.named_account` says, read here without a second look
     if current is None or named is None or named == current.run.account_id:
         return None
     return AccountMismatch(event.run_id, named)
