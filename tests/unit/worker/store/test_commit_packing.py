@@ -29,6 +29,12 @@ def test_the_packing_names_the_keys_and_arguments_the_script_declares_in_its_ord
     assert [name for _, name in declared("ARGV")] == list(packing.ARGV)
 
 
+def test_the_keys_and_arguments_are_named_in_the_order_they_are_packed() -> None:
+    commit = packing.Commit(keys.ref("acct", "r1"), 7, consumed=3, now=5_000, state=_state(), finished=True)
+    assert list(packing.named_keys(commit.run)) == list(packing.KEYS)
+    assert list(packing.named_args(commit, 0, 0, retention=60, recover_after_ms=10_000)) == list(packing.ARGV)
+
+
 def test_the_script_reads_no_argument_past_the_declared_ones_by_a_fixed_index() -> None:
     body = lua.source("commit")
     used = {int(n) for n in re.findall(r"ARGV\[(\d+)\]", body)}
