@@ -11,7 +11,6 @@ from collections.abc import Set
 
 from statemachine.errors import AccountMismatch
 from statemachine.events import EventType, RunStarted
-from statemachine.filling import named_account
 from statemachine.incoming import DEFAULT_POLICY, LATE_USAGE, TARGET, Incoming, Result
 from statemachine.models import RunState, Tombstone
 from statemachine.policy import Policy
@@ -42,10 +41,11 @@ def apply_event(
         if event.sequence is not None and event.sequence <= current.last_sequence:
             return _sign_of_life_only(current, incoming, now, policy, Outcome.STALE)
     work = Work(current, incoming, now, policy)
-    if event.event_type is EventType.RUN_HEARTBEAT:
+    event_type = event.event_type
+    if event_type is EventType.RUN_HEARTBEAT:
         # its id is not kept: a run may send thousands, and a repeated one changes nothing more
         return work.result(work.heartbeat())._replace(remember_id=False)
-    outcome = work.run_event() if event.event_type.kind is ObjectKind.RUN else work.step_event()
+    outcome = work.run_event() if event_type.kind is ObjectKind.RUN else work.step_event()
     return work.result(outcome)
 
 
@@ -67,9 +67,12 @@ def _account_mismatch(current: RunState | None, incoming: Incoming) -> AccountMi
     inbox entry meets this rule there.)"""
     event = incoming.event
     in_data = event.data.account_id if isinstance(event, RunStarted) else None
-    if incoming.account is not None and in_data not in (None, incoming.account):
+    if in_data is None:
+        named = incoming.account
+    elif incoming.account is not None and in_data != incoming.account:
         return AccountMismatch(event.run_id, in_data)
-    named = named_account(incoming)
+    else:
+        named = in_data  # what `filling.named_account` says, read here without a second look
     if current is None or named is None or named == current.run.account_id:
         return None
     return AccountMismatch(event.run_id, named)

@@ -63,29 +63,34 @@ def fill_in(run: Run, event: RunStarted) -> Run:
     return evolve(run, update)
 
 
-_STEP_FIELDS = (
-    "type",
-    "name",
-    "parent_step_id",
-    "assistant_id",
-    "thread_id",
-    "model",
-    "model_handle",
-    "provider_name",
-    "provider_id",
-    "provider_category",
-    "trace_id",
-    "request_id",
-    "tags",
-    "metadata",
+_STEP_FIELDS = frozenset(
+    {
+        "type",
+        "name",
+        "parent_step_id",
+        "assistant_id",
+        "thread_id",
+        "model",
+        "model_handle",
+        "provider_name",
+        "provider_id",
+        "provider_category",
+        "trace_id",
+        "request_id",
+        "tags",
+        "metadata",
+    }
 )
 
 
 def step_fields(event: StepPlain | StepCompleted | StepFailed) -> dict[str, Any]:
     """The descriptive fields a step event names; absent ones leave the step as it was."""
     data = event.data
-    named = data.model_fields_set  # fields the producer sent: usually a few of the fourteen
-    update = {name: getattr(data, name) for name in _STEP_FIELDS if name in named and getattr(data, name) is not None}
+    update: dict[str, Any] = {}
+    for name in data.model_fields_set & _STEP_FIELDS:  # the ones the producer sent: usually a few of fourteen
+        value = getattr(data, name)
+        if value is not None:
+            update[name] = value
     if data.step_details is not None:
         update["step_details"] = data.step_details.model_dump()
     return update

@@ -28,11 +28,11 @@ def sign_of_life(occurred_at: int | None, arrived_at: int | None, now: int) -> i
     return max(min(occurred_at, now), arrived)
 
 
-def touched(run: Run, instant: int) -> Run:
-    """The run with its clock moved to `instant`: forward only, and only while it is running
-    with an inactivity timeout (a waiting run's clock restarts when it resumes; the others keep
-    no clock, so they pay nothing)."""
-    if run.inactivity_timeout_seconds is None or run.status is not RunStatus.RUNNING:
+def touched(run: Run, instant: int | None) -> Run:
+    """The run with its clock moved to `instant` (None: no sign of life): forward only, and only
+    while it is running with an inactivity timeout (a waiting run's clock restarts when it
+    resumes; the others keep no clock, so they pay nothing)."""
+    if instant is None or run.inactivity_timeout_seconds is None or run.status is not RunStatus.RUNNING:
         return run
     if run.active_at is not None and run.active_at >= instant:
         return run

@@ -169,7 +169,7 @@ class Run(_Frozen):
     def deadline(self) -> int | None:
         """When this run times out if nothing ends it first."""
         due, waiting = self.timeout_at, self.waiting_until
-        if self.status is not RunStatus.WAITING or waiting is None:
+        if waiting is None or self.status is not RunStatus.WAITING:
             return due
         return waiting if due is None else min(due, waiting)
 

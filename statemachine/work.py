@@ -36,7 +36,6 @@ class Work:
     A plain class with slots: one is made per event, so its construction is kept cheap."""
 
     __slots__ = (
-        "alive",
         "at",
         "clock_skewed",
         "current",
@@ -61,10 +60,6 @@ class Work:
         occurred = self.event.occurred_at
         self.clock_skewed = occurred is not None and occurred > now + policy.clock_skew_ms
         self.at: int = now if occurred is None or self.clock_skewed else occurred
-        # when it shows the run alive; a deadline firing is no sign of life
-        self.alive: int | None = None
-        if incoming.origin is not Origin.DEADLINE:
-            self.alive = sign_of_life(occurred, incoming.arrived_at, now)
         self.policy = policy
         self.run: Run | None = current.run if current is not None else None
         self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}
@@ -116,7 +111,7 @@ class Work:
         if isinstance(event, RunStarted):
             run = fill_in(run, event)
         self.run = run
-        self._record(ObjectKind.RUN, run.id, None, RunStatus.RUNNING, self.at, self.incoming.origin)
+        self._record(run, None, RunStatus.RUNNING, self.at, self.incoming.origin)
 
     def _transition_run(self, event: Event, origin: Origin, at: int | None = None) -> Outcome:
         run = self._the_run()
@@ -158,7 +153,7 @@ class Work:
             update["outputs"] = event.data.outputs
         self.run = evolve(run, update)
         event_id, event_type = cause(event, EventType.RUN_TIMED_OUT)
-        self._record(ObjectKind.RUN, run.id, run.status, target, stamp, origin, event_id, event_type, note)
+        self._record(self.run, run.status, target, stamp, origin, event_id, event_type, note)
         if target in RUN.terminal:
             self._close_open_steps(target, stamp, event_id, event_type)
 
@@ -180,7 +175,9 @@ class Work:
         if run.status in RUN.terminal:
             return
         before = min(at, self.now + 1)
-        end = _run_end(run, before, self.alive if alive is None else alive)
+        if alive is None and run.inactivity_timeout_seconds is not None:
+            alive = self.shown_alive()
+        end = _run_end(run, before, alive)
         # on every event: a list, sorted only when something expired (most steps have no expiry)
         expiring = [
             (step.expires_at, step.id)
@@ -196,6 +193,13 @@ class Work:
                 self._move_step(step, StepStatus.EXPIRED, expires_at, Origin.DEADLINE, None, "step.expired")
         if end is not None:
             self._move_run(RunStatus.TIMEOUT, None, Origin.DEADLINE, end[0], note=end[1])
+
+    def shown_alive(self) -> int | None:
+        """When this event shows the run alive; None for a deadline firing, which is no sign of
+        life. Asked only about a run with an inactivity timeout: no other run keeps a clock."""
+        if self.incoming.origin is Origin.DEADLINE:
+            return None
+        return sign_of_life(self.event.occurred_at, self.incoming.arrived_at, self.now)
 
     def fire_silence_before(self) -> None:
         """Only the inactivity deadline, for an event that changes nothing else."""
@@ -238,7 +242,7 @@ class Work:
         given.update(id=event.step_id, run_id=event.run_id, created_at=self.at, expires_at=expires_at)
         step = fresh(Step, given)
         self.steps[step.id] = step
-        self._record(ObjectKind.STEP, step.id, None, StepStatus.IN_PROGRESS, self.at, self.incoming.origin)
+        self._record(step, None, StepStatus.IN_PROGRESS, self.at, self.incoming.origin)
         return step
 
     def _move_step(
@@ -263,7 +267,7 @@ class Work:
                 update["error"] = event.data.error
         moved = evolve(step, update)
         self.steps[step.id] = moved
-        self._record(ObjectKind.STEP, step.id, step.status, target, stamp, origin, event_id, event_type)
+        self._record(moved, step.status, target, stamp, origin, event_id, event_type)
         return moved
 
     def _late_usage(self, step: Step | None, event: StepPlain | StepCompleted | StepFailed) -> Outcome:
@@ -282,17 +286,9 @@ class Work:
         if cost is not None and step.cost_usd is None:
             update.update(cost_usd=cost, cost_source=source)
         if update:
-            self.steps[step.id] = evolve(step, update)
+            billed = self.steps[step.id] = evolve(step, update)
             self.late_usage = True
-            self._record(
-                ObjectKind.STEP,
-                step.id,
-                step.status,
-                step.status,
-                self.at,
-                self.incoming.origin,
-                note=LATE_USAGE,
-            )
+            self._record(billed, step.status, step.status, self.at, self.incoming.origin, note=LATE_USAGE)
         return Outcome.STALE
 
     def _cost(self, step: Step, event: StepCompleted | StepFailed) -> tuple[Decimal | None, str | None]:
@@ -316,15 +312,14 @@ class Work:
         update = step_fields(event) | {"status": closed, f"{closed.value}_at": ended}
         step = evolve(Step(id=event.step_id, run_id=event.run_id, created_at=created), update)
         self.steps[step.id] = step
-        self._record(ObjectKind.STEP, step.id, None, closed, ended, Origin.CASCADE, event.id, event.type)
+        self._record(step, None, closed, ended, Origin.CASCADE, event.id, event.type)
         return step
 
     # --- records -----------------------------------------------------------------------
 
     def _record(
         self,
-        kind: ObjectKind,
-        object_id: str,
+        changed: Run | Step,
         before: str | None,
         after: str,
         at: int,
@@ -333,14 +328,18 @@ class Work:
         event_type: str | None = None,
         note: str | None = None,
     ) -> None:
+        """One history record of `changed`: the run or a step as this change left it."""
         if event_type is None:
             event_id, event_type = self.event.id, self.event.type
+        if isinstance(changed, Step):
+            kind, parent = ObjectKind.STEP, changed.parent_step_id
+        else:
+            kind, parent = ObjectKind.RUN, None
         base = self.current.history_len if self.current is not None else 0
-        parent = self.steps[object_id].parent_step_id if kind is ObjectKind.STEP else None
         record = new_transition(  # every part is ours or already valid
             n=base + len(self.history) + 1,
             object=kind,
-            id=object_id,
+            id=changed.id,
             run_id=self.event.run_id,
             from_=None if before is None else str(before),
             to=str(after),
@@ -357,9 +356,11 @@ class Work:
     def result(self, outcome: Outcome) -> Result:
         if self.run is None:
             return Result(self.current, outcome, rejection=self.rejection)
-        previous = self.current
+        previous, run = self.current, self.run
+        if run.inactivity_timeout_seconds is not None:
+            run = touched(run, self.shown_alive())
         parts = {
-            "run": self.run if self.alive is None else touched(self.run, self.alive),
+            "run": run,
             "steps": self.steps,
             "version": previous.version if previous else 0,  # the store counts versions, on commit
             "history_len": (previous.history_len if previous else 0) + len(self.history),
@@ -373,9 +374,11 @@ class Work:
 
 def _run_end(run: Run, before: int, alive: int | None) -> tuple[int, str | None] | None:
     """When the run's own deadline ended it before `before`, and the note that says which: the
-    earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie."""
-    quiet, due = run.inactive_at(), run.deadline()
+    earlier of its timeout (or waiting timeout) and its silence limit, the silence on a tie.
+    `alive`: when the run was last shown alive, None when unknown (no silence can then end it)."""
+    due = run.deadline()
     passed = due if due is not None and due < before else None
+    quiet = run.inactive_at() if alive is not None else None
     if quiet is not None and alive is not None and quiet < alive and (passed is None or quiet <= passed):
         return quiet, INACTIVITY
     return None if passed is None else (passed, None)

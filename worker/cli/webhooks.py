@@ -7,7 +7,6 @@ from worker.reads import NotFound
 from worker.settings import ENVIRONMENT_HELP
 from worker.store.outbox import Deliveries, Delivery
 from worker.store.subscriptions import Subscriptions
-from worker.webhooks.subscribe import RefusedSubscription, new_subscription
 
 
 def _dead_line(delivery: Delivery, subscriptions: Subscriptions) -> dict[str, object]:
@@ -35,6 +34,10 @@ def webhooks() -> None:
 @click.option("--account", help="The account whose runs it sees (default RUNSTATE_DEFAULT_ACCOUNT).")
 def add(url: str, secret: str | None, events: str, account: str | None) -> None:
     """Subscribe URL; prints the subscription with its secret (shown only here)."""
+    # imported here: the SSRF guard brings httpx, which every other command (the worker's start
+    # above all) would pay for without using
+    from worker.webhooks.subscribe import RefusedSubscription, new_subscription
+
     runtime = runtime_from_env()
     settings = runtime.settings
     try:

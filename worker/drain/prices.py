@@ -13,7 +13,12 @@ from types import ModuleType
 from statemachine.events import Usage
 from statemachine.pricing import Priced
 
-SOURCE = f"genai-prices {metadata.version('genai-prices')}"
+
+@lru_cache(maxsize=1)
+def _source() -> str:
+    """The table's name on a priced step, read at the first price too: reading an installed
+    package's version parses its metadata, which a worker start need not pay."""
+    return f"genai-prices {metadata.version('genai-prices')}"
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +49,7 @@ class GenaiPrices:
         calculated = _table().calc_price(
             counts, model, provider_id=_provider(model, provider), genai_request_timestamp=when
         )
-        return Priced(calculated.total_price, SOURCE)
+        return Priced(calculated.total_price, _source())
 
 
 @lru_cache(maxsize=1024)

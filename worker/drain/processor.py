@@ -206,8 +206,9 @@ class Processor:
             _bump(commit.counters, "gaps")
         remembered = set(seen)
         changed = False
+        owner = keys.parts(run)  # (account, run id): what every event in this run's inbox names
         for raw in released.ready:
-            state, applied_one = self._apply_one(commit, ready.by_raw[raw], state, remembered, now)
+            state, applied_one = self._apply_one(commit, owner, ready.by_raw[raw], state, remembered, now)
             changed = changed or applied_one
         if isinstance(state, RunState) and state.last_sequence < released.released_through:
             # what was released in order stays released, whatever became of it (a rejection too)
@@ -240,7 +241,13 @@ class Processor:
         return commit
 
     def _apply_one(
-        self, commit: Commit, item: Queued, state: RunState | Tombstone | None, remembered: set[str], now: int
+        self,
+        commit: Commit,
+        owner: tuple[str, str],
+        item: Queued,
+        state: RunState | Tombstone | None,
+        remembered: set[str],
+        now: int,
     ) -> tuple[RunState | Tombstone | None, bool]:
         """One released event through the one door; returns the new state and whether the run changed."""
         if item.event is None or item.envelope is None:
@@ -248,7 +255,7 @@ class Processor:
             _reject_invalid(commit, _event_text(item), item.invalid, now)
             return state, False
         event, envelope = item.event, item.envelope
-        account, run_id = keys.parts(commit.run)
+        account, run_id = owner
         if event.run_id != run_id or envelope.account != account:  # only a forged inbox entry can do this
             misplaced = InvalidEvent((f"queued for run {run_id!r} of account {account!r} but names another",))
             _reject_invalid(commit, envelope.text, misplaced, now)

@@ -26,7 +26,7 @@ from worker.store.subscriptions import Subscription
 HELD_BUFFER = TypeAdapter(list[Held])  # a run's sequence buffer as stored
 
 # lua/commit.lua's KEYS and ARGV, by name and in order (tests/unit/worker/store holds them
-# against the script's header)
+# against the script's header, and `named_keys` and `named_args` to them)
 KEYS = (
     "run",
     "history",
@@ -62,6 +62,7 @@ ARGV = (
     "counters",
     "read",
     "now",
+    "step_index",
     "delivery_prefix",
     "webhook_timers",
 )
@@ -95,8 +96,12 @@ class Packed(NamedTuple):
     args: list[Any]
 
 
-def script_keys(run: RunRef) -> list[str]:
-    named = {
+DELIVERY_PREFIX, WEBHOOK_TIMERS_PREFIX = keys.delivery(""), keys.webhook_timers("")
+
+
+def named_keys(run: RunRef) -> dict[str, str]:
+    """The script's keys for one run, by name, in KEYS's order."""
+    return {
         "run": keys.run(run),
         "history": keys.history(run),
         "seen": keys.seen(run),
@@ -112,7 +117,6 @@ def script_keys(run: RunRef) -> list[str]:
         "expiries": keys.EXPIRIES,
         "queued": keys.QUEUED,
     }
-    return [named[name] for name in KEYS]
 
 
 def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
@@ -121,14 +125,26 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
     state = commit.state
     rejected = [rejected_record(text, error, commit.now) for text, error in commit.rejected]
     deliveries = outbox_records(state, commit.history, commit.subscribers, commit.now) if state is not None else []
-    named: dict[str, Any] = {
+    named = named_args(commit, len(rejected), len(deliveries), retention=retention, recover_after_ms=recover_after_ms)
+    outbox = [x for delivery in deliveries for x in delivery]
+    # the dicts are written in the script's order (a test holds them to it): their values are the lists
+    return Packed(list(named_keys(commit.run).values()), [*named.values(), *rejected, *outbox])
+
+
+def named_args(
+    commit: Commit, rejected: int, deliveries: int, *, retention: int, recover_after_ms: int
+) -> dict[str, Any]:
+    """The script's named arguments for one commit, in ARGV's order; `rejected` and `deliveries`:
+    how many of each follow them."""
+    state = commit.state
+    return {
         "expected_version": commit.expected_version,
         "document": state.model_dump_json(exclude_defaults=True) if state is not None else "",
         "created_at": state.run.created_at if state is not None else 0,
         "member": commit.run,
         "finished": "1" if commit.finished else "0",
         "tombstone": state.run.status.value if state is not None else "",
-        "counts": f"{len(rejected)},{len(deliveries)}",
+        "counts": f"{rejected},{deliveries}",
         "consumed": commit.consumed,
         "held": HELD_BUFFER.dump_json(commit.held) if commit.held else "",
         "timer": keys.run_timer(commit.run),
@@ -140,16 +156,15 @@ def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
         "counters": orjson.dumps(commit.counters) if commit.counters else "",
         "read": ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
         "now": commit.now,
-        "delivery_prefix": keys.delivery(""),
-        "webhook_timers": keys.webhook_timers(""),
+        "step_index": "\n".join(_step_index(commit)),  # one argument, however many steps: ids hold no newline
+        "delivery_prefix": DELIVERY_PREFIX,
+        "webhook_timers": WEBHOOK_TIMERS_PREFIX,
     }
-    outbox = [x for delivery in deliveries for x in delivery]
-    return Packed(script_keys(commit.run), [*(named[name] for name in ARGV), *rejected, *outbox, *_step_index(commit)])
 
 
 def _step_index(commit: Commit) -> list[str]:
-    """The step index keys the commit sets (the script's last arguments): the steps it created,
-    or every step of a run it finishes, so that their entries expire with the run."""
+    """The step index keys the commit sets: the steps it created, or every step of a run it
+    finishes, so that their entries expire with the run."""
     state = commit.state
     if state is None:
         return []

@@ -34,10 +34,12 @@
 -- ARGV 17 read              what the drain read: 'D' a document, 'H' a held buffer (the
 --                           version vouches that both are as read)
 -- ARGV 18 now               the drain's time (ms, Redis TIME when it loaded the run)
--- ARGV 19 delivery_prefix   a delivery record's key, less its delivery id
--- ARGV 20 webhook_timers    a subscription's delivery timers' key, less its subscription id
--- then the rejected records, (delivery id, subscription id, record) triples of the webhook
--- deliveries (the outbox), and last the step index keys (see the end of this script).
+-- ARGV 19 step_index        the step index keys to point at this run, one a line ('': none;
+--                           see the end of this script)
+-- ARGV 20 delivery_prefix   a delivery record's key, less its delivery id
+-- ARGV 21 webhook_timers    a subscription's delivery timers' key, less its subscription id
+-- then the rejected records, and (delivery id, subscription id, record) triples of the
+-- webhook deliveries: the outbox.
 -- `worker/store/commit.py` packs these by name (a test holds it against this header).
 -- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
@@ -49,7 +51,7 @@ local had_held = string.find(ARGV[17], 'H', 1, true) ~= nil
 local now = tonumber(ARGV[18])
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 21
+local at = 22
 local function take(n)
   local first = at
   at = at + n
@@ -104,7 +106,7 @@ first, last = take(counts[2] * 3)
 -- each subscription's new deliveries' timers (score, id), added together: Redis pays per call
 local sending, subscribers = {}, {}
 for i = first, last, 3 do
-  if redis.call('SET', ARGV[19] .. ARGV[i], ARGV[i + 2], 'NX') then
+  if redis.call('SET', ARGV[20] .. ARGV[i], ARGV[i + 2], 'NX') then
     local subscription = ARGV[i + 1]
     local timers = sending[subscription]
     if timers == nil then
@@ -117,7 +119,7 @@ for i = first, last, 3 do
   end
 end
 for _, subscription in ipairs(subscribers) do
-  all('ZADD', ARGV[20] .. subscription, sending[subscription])  -- 500 items a call: whole pairs
+  all('ZADD', ARGV[21] .. subscription, sending[subscription])  -- 500 items a call: whole pairs
   redis.call('ZADD', KEYS[11], 'LT', now, subscription)  -- its earliest timer is now at the latest
 end
 local consumed = tonumber(ARGV[8])
@@ -151,16 +153,16 @@ if ARGV[5] == '1' and ARGV[2] ~= '' then
   redis.call('SET', KEYS[4], ARGV[6], 'PXAT', now + retention * 2000)
   redis.call('ZADD', KEYS[13], gone, ARGV[4])
 end
--- The step index (keys.step_index): the arguments after the outbox are the index keys of the
--- steps this commit created, each set to this run; or, when the commit finishes the run, of all
--- its steps, which then expire with it.
+-- The step index (keys.step_index): ARGV 19 names the index keys of the steps this commit
+-- created, each set to this run; or, when the commit finishes the run, of all its steps, which
+-- then expire with it.
 local index_gone = nil
 if ARGV[5] == '1' and ARGV[2] ~= '' then index_gone = now + tonumber(ARGV[13]) * 1000 end
-for i = at, #ARGV do
+for index in string.gmatch(ARGV[19], '[^\n]+') do
   if index_gone then
-    redis.call('SET', ARGV[i], ARGV[4], 'PXAT', index_gone)
+    redis.call('SET', index, ARGV[4], 'PXAT', index_gone)
   else
-    redis.call('SET', ARGV[i], ARGV[4])
+    redis.call('SET', index, ARGV[4])
   end
 end
 return next_version

@@ -29,6 +29,12 @@ def test_the_packing_names_the_keys_and_arguments_the_script_declares_in_its_ord
     assert [name for _, name in declared("ARGV")] == list(packing.ARGV)
 
 
+def test_the_keys_and_arguments_are_named_in_the_order_they_are_packed() -> None:
+    commit = packing.Commit(keys.ref("acct", "r1"), 7, consumed=3, now=5_000, state=_state(), finished=True)
+    assert list(packing.named_keys(commit.run)) == list(packing.KEYS)
+    assert list(packing.named_args(commit, 0, 0, retention=60, recover_after_ms=10_000)) == list(packing.ARGV)
+
+
 def test_the_script_reads_no_argument_past_the_declared_ones_by_a_fixed_index() -> None:
     body = lua.source("commit")
     used = {int(n) for n in re.findall(r"ARGV\[(\d+)\]", body)}
@@ -74,3 +80,16 @@ def test_only_a_finished_run_is_marked_to_expire(finished: bool) -> None:
     commit = packing.Commit(keys.ref("acct", "r1"), 0, consumed=1, now=5_000, state=_state(), finished=finished)
     _, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
     assert args[packing.ARGV.index("finished")] == ("1" if finished else "0")
+
+
+def test_the_step_index_keys_go_in_one_argument_a_line_each() -> None:
+    state = RunState.model_validate(
+        {
+            "run": {"id": "r1", "account_id": "acct", "status": "completed", "created_at": 1_000},
+            "steps": {s: {"id": s, "run_id": "r1", "created_at": 1_000} for s in ("s1", "s2")},
+        }
+    )
+    commit = packing.Commit(keys.ref("acct", "r1"), 0, consumed=1, now=5_000, state=state, finished=True)
+    _, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
+    assert args[packing.ARGV.index("step_index")] == f"{keys.step_index('acct', 's1')}\n{keys.step_index('acct', 's2')}"
+    assert len(args) == len(packing.ARGV)  # nothing follows: no rejected record, no delivery
