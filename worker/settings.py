@@ -52,7 +52,7 @@ Environment:
   RUNSTATE_API_TOKENS               serve: token:account,… (Bearer tokens and their accounts)
   RUNSTATE_API_TOKENS_FILE          serve: a file of token:account lines
   RUNSTATE_API_RATE_LIMIT           serve: requests per second per token (default: no limit)
-  RUNSTATE_API_READ_TIMEOUT         serve: seconds a request's body may take to arrive (30)
+  RUNSTATE_API_READ_TIMEOUT         serve: seconds a request's head, then its body, may take to arrive (30)
   PORT                              serve: the port when --port is not given (8000)
   RUNSTATE_PRICES                   off: leave costs a producer did not report unpriced (default on)
   RUNSTATE_SSL_CERTFILE             serve: PEM certificate for https (with RUNSTATE_SSL_KEYFILE)
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None  # one "token:account" a line, "#" comments
     api_rate_limit: int | None = Field(default=None, ge=1)  # requests per second per token; None: no limit
     prices: bool = True  # price usage reported without a cost from genai-prices' table
-    api_read_timeout: float = Field(default=30, gt=0, le=3600)  # seconds a request's body may take after its headers
+    api_read_timeout: float = Field(default=30, gt=0, le=3600)  # seconds a request's head, then its body, may take
     queue_name: str = "runstate"
     log_level: str | None = None
     replica_acks: int = Field(default=0, ge=0, le=16)  # replicas that must confirm a publish (Redis WAIT)

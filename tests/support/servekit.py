@@ -5,7 +5,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -19,6 +19,7 @@ TOKENS = "tok_a:acct_a,tok_b:acct_b"
 class Served:
     url: str  # http://127.0.0.1:PORT
     token: str = "tok_a"  # account acct_a
+    log: list[str] = field(default_factory=list)  # the server's log lines, once the block has ended
 
 
 def _healthy(url: str) -> bool:
@@ -42,11 +43,13 @@ def serving(redis_url: str, *, workers: int = 1, **extra: str) -> Iterator[Serve
     )
     running = [start_worker(redis_url, **extra) for _ in range(workers)]
     url = f"http://127.0.0.1:{port}"
+    served = Served(url)
     try:
         wait_until(lambda: server.poll() is not None or _healthy(url), timeout=60)
         assert server.poll() is None, stop(server)
-        yield Served(url)
+        yield served
     finally:
         logs = [stop(process) for process in [server, *running]]
+        served.log.extend(logs[0].splitlines())
     crashed = [log for log in logs if "Traceback" in log]
     assert not crashed, crashed[0][-3000:]

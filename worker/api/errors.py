@@ -21,6 +21,7 @@ CODES = {
     413: "INVALID_INPUT",
     422: "INVALID_INPUT",
     429: "RATE_LIMIT_EXCEEDED",
+    431: "INVALID_INPUT",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
 }
@@ -71,6 +72,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "RATE_LIMIT_EXCEEDED: more than RUNSTATE_API_RATE_LIMIT requests in a second with this token",
         headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
     ),
+    431: documented("INVALID_INPUT: the request head (request line and headers) is over 16 KiB"),
     500: documented("INTERNAL_ERROR: never with a stack trace"),
     503: documented(
         "SERVICE_UNAVAILABLE: Redis is unreachable, loading, out of memory or read-only; the message says which",

@@ -1,14 +1,18 @@
-"""What every request passes before FastAPI parses anything: its token, its body's size, its
-body's deadline. A pure ASGI middleware, so nothing of an unauthenticated or oversized body is
-ever held in memory.
+"""What every request passes before FastAPI parses anything: its head's size, its token, its
+body's size, its body's deadline. A pure ASGI middleware, so nothing of an unauthenticated or
+oversized body is ever held in memory.
 
+- A request head (request line and headers) over HEAD_CAP, 16 KiB, is answered 431. h11 refuses
+  to buffer an unfinished head past the cap (protocol.py answers that 431 too), but a longer one
+  that arrives whole in one read (up to 256 KiB) it parses; this catches it.
 - `/v1/` routes need a known Bearer token: an unknown one is answered 401 before a byte of the
   body is read (the rate limit, which needs Redis, stays in the route's dependency).
 - Each route has a body cap (1 MiB for `POST /v1/events`, 8 MiB for `POST /v1/traces`, 64 KiB elsewhere): a declared
   Content-Length over it is answered 413 at once, and a body that streams past it is cut at
   the cap (chunked uploads declare nothing).
 - The whole body must arrive within RUNSTATE_API_READ_TIMEOUT seconds of the headers: a client
-  trickling a byte at a time (slowloris) is answered 408 and its connection closed.
+  trickling a byte at a time (slowloris) is answered 408 and its connection closed. The head's
+  own deadline is protocol.py's: the app never sees a request whose head is unfinished.
 """
 
 import asyncio
@@ -22,6 +26,7 @@ from worker.api.errors import ApiError, error_response
 EVENTS_BODY = 1_048_576  # POST /v1/events: up to 1,000 events
 TRACES_BODY = 8 * 1_048_576  # POST /v1/traces: one OTLP export (api/traces.py reads no more)
 OTHER_BODY = 65_536  # every other route: a webhook subscription is under 3 KiB
+HEAD_CAP = 16_384  # request line and headers: h11's default cap on an unfinished head
 PROTECTED = "/v1/"
 
 
@@ -42,6 +47,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if (size := head_size(scope)) > HEAD_CAP:
+            refusal = error_response(
+                431, "INVALID_INPUT", f"request head is {size} bytes; at most {HEAD_CAP} are allowed"
+            )
+            await refusal(scope, receive, send)
+            return
         headers = {name.lower(): value for name, value in scope["headers"]}
         if path.startswith(PROTECTED) and _bearer(headers.get(b"authorization", b"")) not in self.tokens:
             refusal = error_response(
@@ -57,6 +68,14 @@ class Guard:
             )
             return
         await self.app(scope, _Body(receive, cap, time.monotonic() + self.read_timeout, self.read_timeout), send)
+
+
+def head_size(scope: Scope) -> int:
+    """The head's bytes as sent, but for whitespace h11 drops: its request line and headers."""
+    query: bytes = scope["query_string"]
+    target = len(scope.get("raw_path") or scope["path"]) + (len(query) + 1 if query else 0)  # "?query"
+    line = len(scope["method"]) + 1 + target + len(" HTTP/1.1\r\n")
+    return line + sum(len(name) + len(value) + len(": \r\n") for name, value in scope["headers"]) + len("\r\n")
 
 
 def _bearer(value: bytes) -> str | None:

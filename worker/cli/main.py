@@ -175,15 +175,27 @@ def serve(host: str, port: int, ssl_certfile: Path | None, ssl_keyfile: Path | N
     import uvicorn
 
     from worker.api.app import create_app
+    from worker.api.guard import HEAD_CAP
+    from worker.api.protocol import with_head_deadline
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together: give both, or neither for plain http")
-    app = create_app(runtime_from_env(log_level="info"))  # a malformed token entry stops it here
+    runtime = runtime_from_env(log_level="info")
+    app = create_app(runtime)  # a malformed token entry stops it here
     if not app.state.tokens:
         structlog.get_logger("runstate.api").warning(
             "serve.no_tokens", hint="set RUNSTATE_API_TOKENS or RUNSTATE_API_TOKENS_FILE: every /v1/ route answers 401"
         )
-    uvicorn.run(app, host=host, port=port, log_config=None, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        http=with_head_deadline(runtime.settings.api_read_timeout),  # h11's, with a head deadline
+        h11_max_incomplete_event_size=HEAD_CAP,
+    )
 
 
 main.add_command(publish)
