@@ -131,12 +131,23 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
     Names are resolved exactly once, by `resolve`; IP literals are not resolved at all. Every
     address must pass, and the first is the one to connect to. Blocking: see `check_url_async`.
     """
-    scheme, host, port, origin, literal = _parse(url)
+    _, host, port, _, literal = _parse(url)
     if literal is not None:
-        addresses, verb = [literal], "points at"
-    else:
-        addresses, verb = _resolve(host, port, resolve), "resolves to"
+        return _check_literal(url, allow_private)
+    return _check(url, _resolve(host, port, resolve), "resolves to", allow_private)
 
+
+@lru_cache(maxsize=4096)
+def _check_literal(url: str, allow_private: bool) -> Target:
+    """An IP literal's check, remembered: the same URL always gets the same answer (a refusal is
+    not remembered, and is rare)."""
+    literal = _parse(url)[4]
+    assert literal is not None
+    return _check(url, [literal], "points at", allow_private)
+
+
+def _check(url: str, addresses: list[Address], verb: str, allow_private: bool) -> Target:
+    scheme, host, port, origin, _ = _parse(url)
     for address in addresses:
         found = _classify(address)
         if found is not None and (found.always or not allow_private):
