@@ -91,6 +91,16 @@ async def bare_httpx(url: str, count: int, in_flight: int) -> None:
 
 
 LOOPS = {"aiohttp": bare_aiohttp, "httpx": bare_httpx}
+ON_UVLOOP = "aiohttp-uvloop"  # the bare aiohttp loop on uvloop, the sender's event loop
+
+
+def _run(client: str, url: str, count: int, in_flight: int) -> None:
+    if client == ON_UVLOOP:
+        import uvloop
+
+        uvloop.run(bare_aiohttp(url, count, in_flight))
+    else:
+        asyncio.run(LOOPS[client](url, count, in_flight))
 
 
 def measure(client: str, url: str, count: int, in_flight: int) -> dict[str, float]:
@@ -102,7 +112,7 @@ def measure(client: str, url: str, count: int, in_flight: int) -> dict[str, floa
 
 def _run_one(client: str, url: str, count: int, in_flight: int) -> None:
     started, cpu = time.perf_counter(), time.process_time()
-    asyncio.run(LOOPS[client](url, count, in_flight))
+    _run(client, url, count, in_flight)
     wall, used = time.perf_counter() - started, time.process_time() - cpu
     click.echo(orjson.dumps({"per_second": count / wall, "cpu_us": 1e6 * used / count}).decode())
 
@@ -110,7 +120,7 @@ def _run_one(client: str, url: str, count: int, in_flight: int) -> None:
 @click.command()
 @click.option("--count", default=5000, show_default=True)
 @click.option("--in-flight", default=100, show_default=True)
-@click.option("--one", type=click.Choice(sorted(LOOPS)), help="Run only this loop, here (used by the driver).")
+@click.option("--one", type=click.Choice([*sorted(LOOPS), ON_UVLOOP]), help="Run only this loop here (for the driver).")
 @click.option("--url", help="With --one: where to post.")
 def main(count: int, in_flight: int, one: str | None, url: str | None) -> None:
     if one is not None:

@@ -116,10 +116,10 @@ def deliver(until_idle: bool) -> None:
     """Run the delivery process: send due deliveries, signed, with retries (Procfile `webhooks:`)."""
     import asyncio
 
-    from worker.webhooks.sender import deliver, deliver_forever
+    from worker.webhooks.sender import deliver, deliver_forever, run_loop
 
     settings = runtime_from_env(log_level="info").settings
     if until_idle:
-        asyncio.run(deliver(settings, asyncio.Event(), until_idle=True))
+        run_loop(deliver(settings, asyncio.Event(), until_idle=True))
     else:
         deliver_forever(settings)

@@ -10,10 +10,13 @@ no test can send a packet (or a DNS query) anywhere else.
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import uvloop
 
 from tests.support.loopback import PROXY_VARIABLES, Rebinder, Seen, Server, free_port
 from worker.webhooks.pinned import PinnedResolver, PinnedSessions, request_url
@@ -22,7 +25,12 @@ from worker.webhooks.ssrf import Target, check_url
 PLAIN = ssl.create_default_context()
 
 
-def post(target: Target, body: bytes = b"{}", tls: ssl.SSLContext = PLAIN) -> int:
+LOOPS = pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])  # the sender's: uvloop
+
+
+def post(
+    target: Target, body: bytes = b"{}", tls: ssl.SSLContext = PLAIN, run: Callable[[Any], int] = asyncio.run
+) -> int:
     async def main() -> int:
         sessions = PinnedSessions(tls)
         try:
@@ -30,7 +38,7 @@ def post(target: Target, body: bytes = b"{}", tls: ssl.SSLContext = PLAIN) -> in
         finally:
             await sessions.close()
 
-    return asyncio.run(main())
+    return run(main())
 
 
 def test_it_connects_to_the_checked_address_and_never_resolves_again(server: Server, lookups: list[str]) -> None:
@@ -130,22 +138,24 @@ def test_the_request_url_is_rebuilt_from_the_checked_parts() -> None:
     )
 
 
+@LOOPS
 def test_tls_uses_the_name_for_sni_certificate_checks_and_host(
-    tls_server: Server, certificate: tuple[Path, Path], lookups: list[str]
+    tls_server: Server, certificate: tuple[Path, Path], lookups: list[str], run: Callable[[Any], int]
 ) -> None:
     trust = ssl.create_default_context(cafile=str(certificate[0]))
     target = check_url(f"https://hooks.test:{tls_server.port}/tls", allow_private=True, resolve=Rebinder("127.0.0.1"))
-    assert post(target, tls=trust) == 200
+    assert post(target, tls=trust, run=run) == 200
     assert tls_server.server_names == ["hooks.test"]
     assert [(s.path, s.host) for s in tls_server.seen] == [("/tls", f"hooks.test:{tls_server.port}")]
     assert lookups == []
 
 
+@LOOPS
 def test_tls_verifies_the_certificate_against_the_name_not_the_address(
-    tls_server: Server, certificate: tuple[Path, Path]
+    tls_server: Server, certificate: tuple[Path, Path], run: Callable[[Any], int]
 ) -> None:
     trust = ssl.create_default_context(cafile=str(certificate[0]))
     target = check_url(f"https://other.test:{tls_server.port}/", allow_private=True, resolve=Rebinder("127.0.0.1"))
     with pytest.raises(aiohttp.ClientConnectorCertificateError, match=r"other\.test"):
-        post(target, tls=trust)
+        post(target, tls=trust, run=run)
     assert tls_server.seen == []
