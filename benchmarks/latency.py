@@ -33,7 +33,7 @@ seen = []
 while time.time() < until:
     m = p.get_message(timeout=0.2)
     if m is not None:
-        seen.append((m["channel"].decode().split("{", 1)[1][:-1], time.time()))
+        seen.append((m["channel"].decode().split("{", 1)[1][:-1].split("/", 1)[-1], time.time()))  # {account/run}
 open(out, "wb").write(orjson.dumps(seen))
 """
 
