@@ -1,6 +1,6 @@
 """Redis faults a process rides out instead of dying of: the server gone (restart, crash,
-failover), busy (a long script, loading its data set), read-only (a primary demoted to a
-replica), full (maxmemory reached), unable to persist (MISCONF), short of replicas
+failover), refusing our credentials, busy (a long script, loading its data set), read-only
+(a primary demoted to a replica), full (maxmemory reached), unable to persist (MISCONF), short of replicas
 (NOREPLICAS), or a cluster down or moving keys. One table, `FAULTS`, says both whether an
 error is such a fault (`is_fault`: the loops wait, the API answers 503) and what a person is
 told about it (`reason`), so the two cannot disagree.
@@ -31,6 +31,9 @@ log = structlog.get_logger("runstate.redis")
 T = TypeVar("T")
 
 
+CREDENTIALS = "set the user and password in REDIS_URL (redis://USER:PASSWORD@host:port)"
+
+
 @dataclass(frozen=True)
 class Fault:
     """One way Redis cannot take writes now, and the line a person is told about it (the API's
@@ -48,6 +51,9 @@ class Fault:
 # for some codes, depending on its version, and a plain ResponseError for the rest.
 FAULTS = (
     Fault("LOADING", errors.BusyLoadingError, "Redis is loading its data"),  # a ConnectionError
+    # NOAUTH and WRONGPASS, also a ConnectionError: ridden out like the others (credentials may
+    # be mid-rotation), but told as what it is, with the fix
+    Fault("WRONGPASS", errors.AuthenticationError, f"Redis refused the credentials: {CREDENTIALS}"),
     # A sentinel-managed connection turns READONLY into a ConnectionError too, after dropping the
     # connection so the next one asks for the new primary.
     Fault(None, errors.ConnectionError, "Redis is unreachable"),
@@ -118,7 +124,7 @@ class Outage:
         """Count a failed attempt (logged only if it starts an outage); seconds to wait before the next."""
         if not self.failures:
             self.since = time.monotonic()
-            log.warning("redis.unavailable", loop=self.loop, reason=describe(error))
+            log.warning("redis.unavailable", loop=self.loop, reason=reason(error), error=describe(error))
         self.failures += 1
         return float(self.backoff.compute(self.failures))
 

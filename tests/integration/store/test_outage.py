@@ -126,3 +126,14 @@ def test_an_error_of_the_script_itself_is_not_a_fault(redis: Redis) -> None:
     redis.rpush("k", "a list")
     error = _raised(lambda: redis.eval(SET.replace("set", "incr"), 1, "k"))
     assert (is_fault(error), reason(error)) == (False, None)
+
+
+@pytest.mark.parametrize("password", ["wrong", None])
+def test_credentials_redis_refuses_are_a_fault_told_with_the_fix(
+    redis: Redis, server: RedisServer, password: str | None
+) -> None:
+    redis.config_set("requirepass", "s3cr3t")
+    with Redis(host="127.0.0.1", port=server.port, password=password) as client:
+        error = _raised(lambda: probe(client))
+    told = "Redis refused the credentials: set the user and password in REDIS_URL (redis://USER:PASSWORD@host:port)"
+    assert (is_fault(error), reason(error)) == (True, told)

@@ -25,10 +25,13 @@ FEW_REPLICAS = "Redis has too few replicas to take writes"
 FULL = "Redis is out of memory (maxmemory) and refuses writes"
 CANNOT_PERSIST = "Redis cannot persist its data and refuses writes"
 BUSY = "Redis is busy running a script"
+CREDENTIALS = "Redis refused the credentials: set the user and password in REDIS_URL (redis://USER:PASSWORD@host:port)"
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 
 CASES = [
     (reply("LOADING Redis is loading the dataset in memory"), LOADING),
+    (reply("WRONGPASS invalid username-password pair or user is disabled."), CREDENTIALS),
+    (reply("NOAUTH Authentication required."), CREDENTIALS),
     (errors.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), UNREACHABLE),
     (errors.TimeoutError("Timeout reading from socket"), UNREACHABLE),
     (reply("READONLY You can't write against a read only replica."), READ_ONLY),
@@ -105,7 +108,7 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends_with_capp
         ("redis.unavailable", "sweeper"),
         ("redis.available", "sweeper"),
     ]
-    assert logged[0]["reason"] == "ConnectionError: refused"
+    assert (logged[0]["reason"], logged[0]["error"]) == ("Redis is unreachable", "ConnectionError: refused")
     assert logged[1]["attempts"] == 20
     assert all(0 < wait <= 2.0 for wait in waits)
     assert max(waits) >= 1.0  # grown to the cap, never past it
