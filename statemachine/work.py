@@ -55,11 +55,14 @@ class Work:
         self.incoming = incoming
         self.event: Event = incoming.event
         self.now = now
-        # the event's time: when it occurred, else when it is applied; a producer's clock ahead of
-        # Redis's by more than the policy allows is not believed (it could fire deadlines early)
-        occurred = self.event.occurred_at
+        # the event's time: when it occurred, else when it was published (so an event applied
+        # again after a failover gets the same stamps), else when it is applied; a producer's
+        # clock ahead of Redis's by more than the policy allows is not believed (it could fire
+        # deadlines early)
+        occurred, arrived = self.event.occurred_at, incoming.arrived_at
         self.clock_skewed = occurred is not None and occurred > now + policy.clock_skew_ms
-        self.at: int = now if occurred is None or self.clock_skewed else occurred
+        known = now if arrived is None else min(arrived, now)
+        self.at: int = known if occurred is None or self.clock_skewed else occurred
         self.policy = policy
         self.run: Run | None = current.run if current is not None else None
         self.steps: dict[str, Step] = dict(current.steps) if current is not None else {}

@@ -123,6 +123,21 @@ def test_a_completion_that_occurred_before_the_deadline_wins_even_applied_after_
     assert [t.origin for t in runtime.store.history(ref("default", "r_late"))] == ["event", "deadline"]
 
 
+def test_a_completion_published_before_the_deadline_wins_even_applied_after_it(runtime: Runtime) -> None:
+    start = _now(runtime)
+    _start_runs(runtime, ["r_sent"], start)
+    runtime.processor.drain(refs("r_sent"))  # the run exists, due to time out a second in
+    assert runtime.store.get(ref("default", "r_sent")).run.timeout_at == int(start * 1000) + 1000  # type: ignore[union-attr]
+    publish(runtime, {"id": "b", "type": "run.completed", "run_id": "r_sent"})  # no occurred_at: sent now
+    wait_until(lambda: _now(runtime) > start + 1.1)  # the deadline passes before any worker applies it
+    runtime.processor.drain(refs("r_sent"))
+    state = runtime.store.get(ref("default", "r_sent"))
+    assert state is not None
+    assert state.run.status == "completed"  # its publish time decides the race, not its apply time
+    assert state.run.completed_at is not None
+    assert state.run.completed_at < int(start * 1000) + 1000
+
+
 def test_deadlines_that_passed_while_no_worker_ran_fire_when_one_starts(redis_url: str, runtime: Runtime) -> None:
     start = _now(runtime)
     runs = [f"r_out_{n}" for n in range(50)]

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from statemachine import EventType, Origin, Outcome, Policy, Result, RunState, Tombstone
+from statemachine.apply import Incoming, apply_event
 from statemachine.errors import AccountMismatch
 from statemachine.events import ErrorInfo, Usage
 from statemachine.models import Step, Totals, totals
@@ -135,6 +136,30 @@ def test_a_late_run_started_moves_an_implicit_runs_created_at_earlier_and_its_ti
     moved = {"created_at": T0 - 5 * SECOND, "timeout_at": T0 + 3595 * SECOND, "started": True, "runnable_id": "rbl_1"}
     expected = before.model_copy(update={"run": before.run.model_copy(update=moved)})
     assert result == Result(expected, Outcome.STALE)
+
+
+def test_an_event_without_occurred_at_is_stamped_when_it_was_published_not_when_applied() -> None:
+    started, completed = event("run.started"), event("run.completed")
+
+    def applied(now: int) -> tuple[RunState, list[tuple[int, str, int]]]:
+        """Both applied at `now`, as after a commit lost at failover: published at T0 and T0 + 1 s;
+        the state, and each transition's number, status and stamp (what a webhook id is made of)."""
+        first = apply_event(None, Incoming(started, arrived_at=T0), now=now)
+        assert isinstance(first.state, RunState)
+        second = apply_event(first.state, Incoming(completed, arrived_at=T0 + SECOND), now=now + 1)
+        assert isinstance(second.state, RunState)
+        return second.state, [(t.n, t.to, t.at) for t in first.history + second.history]
+
+    state, history = applied(T0 + 5 * SECOND)
+    assert (state.run.created_at, state.run.completed_at) == (T0, T0 + SECOND)
+    assert history == [(1, "running", T0), (2, "completed", T0 + SECOND)]
+    assert applied(T0 + 60 * SECOND) == (state, history)  # applied again later: the same stamps and webhook ids
+
+
+def test_a_publish_time_ahead_of_the_apply_time_is_not_believed() -> None:
+    result = apply_event(None, Incoming(event("run.started"), arrived_at=T0 + SECOND), now=T0)
+    assert isinstance(result.state, RunState)
+    assert result.state.run.created_at == T0
 
 
 def test_a_late_run_started_stamped_later_never_moves_created_at_later() -> None:
