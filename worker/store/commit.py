@@ -42,6 +42,7 @@ KEYS = (
     "versions",
     "expiries",
     "queued",
+    "account_runs",
 )
 ARGV = (
     "expected_version",
@@ -116,6 +117,7 @@ def named_keys(run: RunRef) -> dict[str, str]:
         "versions": keys.VERSIONS,
         "expiries": keys.EXPIRIES,
         "queued": keys.QUEUED,
+        "account_runs": keys.account_runs(keys.parts(run)[0]),
     }
 
 

@@ -2,12 +2,12 @@
 
 One Lua script (`lua/delete.lua`) removes the run's document (its steps inside), history, seen
 event ids, inbox (and its count in the queue depth), held events, its step index entries, its
-members in the runs index and the ready runs, and its timer, and leaves the tombstone, so that
-late events stay stale (the run stays in the expiries until its tombstone goes, to leave the
-owners of its run id then). Like every commit it is a compare-and-set on the run's version,
-and it moves the version on (from the same counter): a worker that read the run before the
-delete fails its own compare-and-set and then reads the tombstone, so no drain in flight can
-bring the run back.
+members in the runs indexes (all runs, and its account's) and the ready runs, and its timer,
+and leaves the tombstone, so that late events stay stale (the run stays in the expiries until
+its tombstone goes, to leave the owners of its run id then). Like every commit it is a
+compare-and-set on the run's version, and it moves the version on (from the same counter): a
+worker that read the run before the delete fails its own compare-and-set and then reads the
+tombstone, so no drain in flight can bring the run back.
 """
 
 import structlog
@@ -79,4 +79,5 @@ def _keys(run: RunRef) -> list[str]:
         keys.READY,
         keys.EXPIRIES,
         keys.QUEUED,
+        keys.account_runs(keys.parts(run)[0]),
     ]

@@ -6,7 +6,7 @@ runs. Its reference, `RunRef`, is `<account>/<run id>`. Account ids follow the r
 splits one way only and a hash tag always closes where it should. Keys of one run carry the
 hash tag `{<account>/<run id>}`, so a later sharding by run across several primaries keeps a
 run's keys together; the reference is also the run's member in the ready set, the timer index,
-the runs index and the expiries.
+the runs indexes (all runs, and its account's) and the expiries.
 """
 
 from typing import NewType
@@ -145,6 +145,16 @@ VERSIONS = f"{PREFIX}:versions"
 
 # Sorted set of runs (RunRef) by created_at (ms). No TTL: a finished run leaves it when its keys expire.
 RUNS = f"{PREFIX}:runs"
+
+ACCOUNT_RUNS_PREFIX = f"{RUNS}:"
+
+
+def account_runs(account: str) -> str:
+    """Sorted set of the account's runs (RunRef) by created_at (ms): RUNS cut by account, so that
+    listing one account's runs reads only its own. Added to and taken from with RUNS. No TTL. The
+    account is the hash tag (it has no braces)."""
+    return f"{ACCOUNT_RUNS_PREFIX}{{{account}}}"
+
 
 # Sorted set of finished (or deleted) runs (RunRef) by when their keys expire (ms): the sweep removes
 # them from RUNS then, so the index is bounded by RUNSTATE_RETENTION like the runs themselves, and

@@ -127,9 +127,15 @@ class Store:
         return int(reply[0]), [(as_text(rest[i]), int(float(rest[i + 1]))) for i in range(0, len(rest), 2)]
 
     def prune_expired(self, limit: int = 500) -> int:
-        """Take finished runs whose keys have expired out of the runs index; how many expiries
+        """Take finished runs whose keys have expired out of the runs indexes; how many expiries
         were due (`limit`: there may be more)."""
-        prefixes = [keys.RUN_PREFIX, keys.TOMBSTONE_PREFIX, keys.INBOX_PREFIX, keys.OWNERS_PREFIX]
+        prefixes = [
+            keys.RUN_PREFIX,
+            keys.TOMBSTONE_PREFIX,
+            keys.INBOX_PREFIX,
+            keys.OWNERS_PREFIX,
+            keys.ACCOUNT_RUNS_PREFIX,
+        ]
         return int(self._prune(keys=[keys.EXPIRIES, keys.RUNS], args=[limit, *prefixes]))
 
     # --- the write path ----------------------------------------------------------------
@@ -215,21 +221,32 @@ class Store:
         self, chunk: int = 500, after: RunRef | None = None, *, account: str | None = None, newest_first: bool = False
     ) -> Iterator[RunState]:
         """Every stored run in creation order, or newest first (`after`: those listed after that
-        run in that order; `account`: only its runs); runs that have expired are pruned from the
-        index on the way."""
+        run in that order; `account`: only its runs, read from its own index, so that a small
+        account never pays for the others'); runs that have expired are pruned from the indexes
+        on the way."""
         redis = self.redis
+        index = keys.RUNS if account is None else keys.account_runs(account)
         rank_of, runs_in = (redis.zrevrank, redis.zrevrange) if newest_first else (redis.zrank, redis.zrange)
-        rank = rank_of(keys.RUNS, after) if after is not None else None
+        rank = rank_of(index, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
-        mine = None if account is None else keys.ref(account, "")
-        while listed := [RunRef(as_text(run)) for run in runs_in(keys.RUNS, start, start + chunk - 1)]:
-            refs = listed if mine is None else [run for run in listed if run.startswith(mine)]
-            documents = self._documents(refs)
-            gone = [run for run, document in zip(refs, documents, strict=True) if document is None]
+        while listed := [RunRef(as_text(run)) for run in runs_in(index, start, start + chunk - 1)]:
+            documents = self._documents(listed)
+            gone = [run for run, document in zip(listed, documents, strict=True) if document is None]
             if gone:
-                self.redis.zrem(keys.RUNS, *gone)
+                self._unlist(gone)
             start += chunk - len(gone)
             yield from (RunState.model_validate_json(d) for d in documents if d is not None)
+
+    def _unlist(self, gone: list[RunRef]) -> None:
+        """Take runs that are no more out of the runs index and their accounts' indexes."""
+        by_account: dict[str, list[RunRef]] = {}
+        for run in gone:
+            by_account.setdefault(keys.parts(run)[0], []).append(run)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(keys.RUNS, *gone)
+        for account, runs in by_account.items():
+            pipe.zrem(keys.account_runs(account), *runs)
+        pipe.execute()
 
     def _documents(self, runs: list[RunRef]) -> list[bytes | None]:
         pipe = self.redis.pipeline(transaction=False)

@@ -1,7 +1,9 @@
-"""runstate's own lists take `order` and `before`, an unknown cursor is a 400 on every list, and
-the step index behind Letta's GET /v1/steps/{id} lives and dies with its run."""
+"""runstate's own lists take `order` and `before`, an unknown cursor is a 400 on every list, an
+account's runs are paged from its own runs index (never another account's), and the step index
+behind Letta's GET /v1/steps/{id} lives and dies with its run."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,3 +106,83 @@ def test_the_step_index_expires_with_the_finished_run_and_goes_with_a_deleted_on
     assert api.delete("/v1/runs/r1", headers=A).status_code == 204
     assert (runtime.redis.exists(index), runtime.redis.exists(keys.step_index("acct_a", "r1_s2"))) == (0, 0)
     assert api.get("/letta/v1/steps/r1_s1", headers=A).status_code == 404
+
+
+def _started_at(run_id: str, second: int) -> dict[str, object]:
+    """A run.started created at this second of one minute, so the runs' order is the test's."""
+    at = f"2025-01-01T00:00:{second:02}Z"
+    return {"id": f"{run_id}_s", "type": "run.started", "run_id": run_id, "occurred_at": at}
+
+
+def _index_reads(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[bytes]]]:
+    """Every sorted-set key the runs listing reads ranges or ranks of, each with what it got."""
+    reads: list[tuple[str, list[bytes]]] = []
+    for name in ("zrange", "zrevrange", "zrank", "zrevrank"):
+        command = getattr(runtime.redis, name)
+
+        def spy(key: str, *args: Any, _command: Any = command, **kwargs: Any) -> Any:
+            reply = _command(key, *args, **kwargs)
+            reads.append((key, reply if isinstance(reply, list) else []))
+            return reply
+
+        monkeypatch.setattr(runtime.redis, name, spy)
+    return reads
+
+
+def test_an_accounts_run_list_pages_its_own_index_and_never_shows_another_accounts_run(
+    api: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theirs = [f"b{n:02}" for n in range(40)]
+    post_events(api, *(_started_at(run_id, n) for n, run_id in enumerate(theirs)), headers=B)
+    post_events(api, _started_at("a2", 21), headers=B)  # the other account's run of one of this one's ids
+    post_events(api, _started_at("a1", 5), _started_at("a2", 20), _started_at("a3", 35))
+    runtime.processor.drain(refs(*theirs, "a2", account="acct_b") + refs("a1", "a2", "a3", account="acct_a"))
+    mine = refs("a1", "a2", "a3", account="acct_a")
+    assert runtime.redis.zrange(keys.account_runs("acct_a"), 0, -1, withscores=True) == [
+        (run.encode(), runtime.redis.zscore(keys.RUNS, run)) for run in mine
+    ]  # the same members and scores as in the runs index
+    assert runtime.redis.zcard(keys.account_runs("acct_b")) == 41
+    reads = _index_reads(runtime, monkeypatch)
+
+    pages = [
+        ({"limit": 2}, ["a1", "a2"], True),
+        ({"limit": 2, "after": "a2"}, ["a3"], False),
+        ({"limit": 2, "order": "desc"}, ["a3", "a2"], True),
+        ({"limit": 2, "order": "desc", "after": "a2"}, ["a1"], False),
+        ({"limit": 1, "before": "a3"}, ["a2"], True),
+    ]
+    for params, expected, has_more in pages:
+        answer = api.get("/v1/runs", params=params, headers=A).json()
+        assert (ids(answer), answer["has_more"]) == (expected, has_more), params
+        assert {run["account_id"] for run in answer["data"]} == {"acct_a"}
+
+    assert {key for key, _ in reads} == {keys.account_runs("acct_a")}  # nothing of acct_b's runs is read
+    assert {run for _, listed in reads for run in listed} == {run.encode() for run in mine}
+
+
+def test_an_accounts_runs_come_a_chunk_of_its_own_index_at_a_time_and_gone_ones_leave_both_indexes(
+    api: TestClient, runtime: Runtime
+) -> None:
+    theirs = [f"b{n:02}" for n in range(40)]
+    post_events(api, *(_started_at(run_id, n) for n, run_id in enumerate(theirs)), headers=B)
+    post_events(api, *(_started_at(f"a{n}", 4 + 7 * n) for n in range(1, 8)))
+    runtime.processor.drain(refs(*theirs, account="acct_b") + refs(*(f"a{n}" for n in range(1, 8)), account="acct_a"))
+    runtime.redis.delete(keys.run(keys.ref("acct_a", "a4")))  # as if its keys had expired before a sweep saw it
+    store, after = runtime.store, keys.ref("acct_a", "a2")
+
+    runtime.redis.config_resetstat()
+    oldest_first = [state.run.id for state in store.runs(chunk=2, after=after, account="acct_a")]
+    newest_first = [state.run.id for state in store.runs(chunk=2, after=after, account="acct_a", newest_first=True)]
+    ranges = runtime.redis.info("commandstats")
+
+    assert (oldest_first, newest_first) == (["a3", "a5", "a6", "a7"], ["a1"])
+    assert ranges["cmdstat_zrange"]["calls"] == 4  # a3 a4 (gone), a5 a6, a7, none: acct_b's 40 runs unread
+    assert ranges["cmdstat_zrevrange"]["calls"] == 2
+    gone = b"acct_a/a4"
+    assert gone not in runtime.redis.zrange(keys.account_runs("acct_a"), 0, -1)
+    assert gone not in runtime.redis.zrange(keys.RUNS, 0, -1)
+
+    runtime.redis.delete(keys.run(keys.ref("acct_b", "b05")))  # every account's listing prunes both too
+    assert len(list(store.runs())) == len(theirs) - 1 + 6
+    assert b"acct_b/b05" not in runtime.redis.zrange(keys.account_runs("acct_b"), 0, -1)
+    assert [state.run.id for state in store.runs(account="acct_b")] == [r for r in theirs if r != "b05"]

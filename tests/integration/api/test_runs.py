@@ -42,6 +42,7 @@ def _run_keys(runtime: Runtime, run_id: str) -> dict[str, Any]:
         "inbox": redis.exists(keys.inbox(run)),
         "held": redis.exists(keys.held(run)),
         "in_runs_index": redis.zscore(keys.RUNS, run) is not None,
+        "in_accounts_runs_index": redis.zscore(keys.account_runs("acct_a"), run) is not None,
         "timer": redis.zscore(keys.TIMERS, keys.run_timer(run)) is not None,
         "tombstone": redis.get(keys.tombstone(run)),
     }
@@ -54,6 +55,7 @@ DELETED = {
     "inbox": 0,
     "held": 0,
     "in_runs_index": False,
+    "in_accounts_runs_index": False,
     "timer": False,
     "tombstone": b"deleted",
 }
@@ -132,6 +134,7 @@ def test_delete_removes_the_run_its_steps_history_and_queued_events_and_leaves_a
         "inbox": 1,
         "held": 1,
         "in_runs_index": True,
+        "in_accounts_runs_index": True,
         "timer": True,
         "tombstone": None,
     }

@@ -1,5 +1,5 @@
 """Ready runs and wake-up jobs: one RQ job per worker turn, never per event, and nothing lost
-when a job is; the queue depth and the runs index stay exact."""
+when a job is; the queue depth and the runs indexes stay exact."""
 
 import time
 
@@ -95,6 +95,7 @@ def test_finished_runs_leave_the_runs_index_when_their_keys_expire(redis_url: st
     short.publisher.publish_lines([*lines, _started("open")])
     short.processor.drain(refs("gone", "open"))
     assert short.redis.zrange(keys.RUNS, 0, -1) == [b"default/gone", b"default/open"]
+    assert short.redis.zrange(keys.account_runs("default"), 0, -1) == [b"default/gone", b"default/open"]
 
     assert runtime.redis.zscore(keys.EXPIRIES, ref("default", "gone")) == runtime.redis.pexpiretime(
         keys.run(ref("default", "gone"))
@@ -103,6 +104,7 @@ def test_finished_runs_leave_the_runs_index_when_their_keys_expire(redis_url: st
     assert short.store.prune_expired() == 1
 
     assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"default/open"]
+    assert runtime.redis.zrange(keys.account_runs("default"), 0, -1) == [b"default/open"]
     tombstone = keys.tombstone(ref("default", "gone"))  # still due: the account holds the id until it goes
     assert runtime.redis.zscore(keys.EXPIRIES, "default/gone") == pytest.approx(
         runtime.redis.pexpiretime(tombstone), abs=50
@@ -137,6 +139,7 @@ def test_a_run_id_that_came_back_stays_listed_when_its_old_expiry_falls_due(runt
 
     assert short.store.prune_expired() == 1
     assert runtime.redis.zrange(keys.RUNS, 0, -1) == [b"default/again"]
+    assert runtime.redis.zrange(keys.account_runs("default"), 0, -1) == [b"default/again"]
     assert runtime.redis.zcard(keys.EXPIRIES) == 0  # the open run adds its own when it ends
 
 

@@ -5,7 +5,7 @@
 -- KEYS  2 history           the run's transitions, one JSON object an entry
 -- KEYS  3 seen              the event ids the run has processed
 -- KEYS  4 tombstone         what a finished run leaves once its keys expire
--- KEYS  5 runs              the runs index (score: created_at)
+-- KEYS  5 runs              the runs index of all accounts (score: created_at)
 -- KEYS  6 stats             the outcome counters
 -- KEYS  7 rejected          the rejected records
 -- KEYS  8 inbox             the run's queued events
@@ -15,10 +15,11 @@
 -- KEYS 12 versions          the one version counter
 -- KEYS 13 expiries          when finished runs' keys expire
 -- KEYS 14 queued            the queued-events counter
+-- KEYS 15 account_runs      the runs index of the run's account (score: created_at)
 -- ARGV  1 expected_version  the version read ('0': the run does not exist)
 -- ARGV  2 document          the new document ('': unchanged)
--- ARGV  3 created_at        the run's score in the runs index
--- ARGV  4 member            the run's reference (account/run id) in the runs index
+-- ARGV  3 created_at        the run's score in the runs indexes
+-- ARGV  4 member            the run's reference (account/run id) in the runs indexes
 -- ARGV  5 finished          '1': the run has finished, its keys expire after the retention
 -- ARGV  6 tombstone         the tombstone's value (the final status)
 -- ARGV  7 counts            "rejected,deliveries": how many of each follow ARGV 18
@@ -68,6 +69,7 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[2])
   if not had_document then
     redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4])
+    redis.call('ZADD', KEYS[15], ARGV[3], ARGV[4])  -- so an account's listing reads only its runs
     if version ~= '0' then
       redis.call('PERSIST', KEYS[1])  -- it was a version kept alone, with a TTL
     end

@@ -73,6 +73,7 @@ def test_each_argument_lands_at_the_position_the_script_reads_it_from() -> None:
     assert b'"reason":"invalid_event"' in args[-1]
     assert script_keys[packing.KEYS.index("inbox")] == "runstate:inbox:{acct/r1}"  # one hash tag: account and id
     assert script_keys[packing.KEYS.index("run")] == "runstate:run:{acct/r1}"
+    assert script_keys[packing.KEYS.index("account_runs")] == "runstate:runs:{acct}"  # the run's account's index
 
 
 @pytest.mark.parametrize("finished", [False, True])
