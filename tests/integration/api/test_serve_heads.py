@@ -16,6 +16,7 @@ from tests.support.servekit import Served, serving
 
 READ_TIMEOUT = 1.0
 MARGIN = 2.0  # a busy machine's scheduling: the server closes at READ_TIMEOUT
+EARLY = 0.01  # an event loop may run a timer this much before its time (seen: 20 µs)
 HEAD_CAP = 16_384
 
 
@@ -89,7 +90,7 @@ def test_a_head_trickled_byte_by_byte_is_cut_at_the_read_timeout_with_408(port: 
     with _connect(port) as sock:
         took = _trickle(sock, started)
         assert _until_closed(sock) == (408, TIMED_OUT)
-    assert READ_TIMEOUT <= took < READ_TIMEOUT + MARGIN
+    assert READ_TIMEOUT - EARLY <= took < READ_TIMEOUT + MARGIN
 
 
 def test_a_later_head_on_a_kept_alive_connection_is_timed_from_its_first_byte(port: int) -> None:
@@ -98,7 +99,7 @@ def test_a_later_head_on_a_kept_alive_connection_is_timed_from_its_first_byte(po
         started = time.monotonic()
         took = _trickle(sock, started)
         assert _until_closed(sock) == (408, TIMED_OUT)
-    assert READ_TIMEOUT <= took < READ_TIMEOUT + MARGIN
+    assert READ_TIMEOUT - EARLY <= took < READ_TIMEOUT + MARGIN
 
 
 def test_a_cut_head_is_logged_in_one_line_without_its_contents(redis_url: str) -> None:
@@ -128,7 +129,7 @@ def test_a_connection_that_sends_nothing_is_closed_at_the_read_timeout_without_a
     started = time.monotonic()
     with _connect(port) as sock:
         assert sock.recv(65536) == b""  # the close itself; a socket timeout fails the test
-    assert READ_TIMEOUT <= time.monotonic() - started < READ_TIMEOUT + MARGIN
+    assert READ_TIMEOUT - EARLY <= time.monotonic() - started < READ_TIMEOUT + MARGIN
 
 
 def test_a_kept_alive_connection_serves_a_second_request_after_a_pause_past_the_read_timeout(port: int) -> None:

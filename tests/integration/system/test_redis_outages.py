@@ -104,8 +104,12 @@ def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(server: Red
         # one of each per fault and loop (a worker has two loops: RQ's and the sweeper's)
         down = [o for o in outages if o["event"] == "redis.unavailable"]
         assert len(down) <= 2 * len(faults), outages
-        assert len([o for o in outages if o["event"] == "redis.available"]) == len(down), outages
         assert all(o["reason"] for o in down)
+        for loop in {str(o["loop"]) for o in outages}:
+            # down, back, down, back...: a loop stopped while still waiting to retry after the
+            # last fault (its backoff reaches 2 s) ends on a "down" it had no chance to close
+            events = [o["event"] for o in outages if o["loop"] == loop]
+            assert events[: len(events) // 2 * 2] == ["redis.unavailable", "redis.available"] * (len(events) // 2)
     assert any(_outage_lines(log) for log in logs[:2])
 
 
