@@ -16,6 +16,7 @@ from worker.drain.metrics import APPLY_LATENCY, Recorder
 from worker.runtime import Runtime
 from worker.store import keys
 from worker.store.keys import ref
+from worker.store.subscriptions import Subscription, Subscriptions
 
 
 @pytest.fixture
@@ -111,3 +112,16 @@ def test_a_forking_workers_horses_report_their_latencies_too(redis_url: str, run
         wait_until(lambda: int(runtime.redis.hget(keys.METRICS, "apply_latency:count") or 0) == 3, timeout=30)
     finally:
         stop(worker)
+
+
+def test_pending_webhook_deliveries_are_counted_across_every_subscription(api: TestClient, runtime: Runtime) -> None:
+    subscriptions = Subscriptions(runtime.redis)
+    for n in range(3):
+        subscriptions.save(Subscription(account="default", url=f"https://hooks.example.com/{n}"))
+    runs = [f"r_hook_{n}" for n in range(4)]
+    started = [orjson.dumps({"id": "s", "type": "run.started", "run_id": r}).decode() for r in runs]
+    runtime.publisher.publish_lines(started)
+    runtime.processor.drain([ref("default", r) for r in runs])  # one delivery per run and subscription
+    runtime.redis.zadd(keys.LEGACY_WEBHOOK_TIMERS, {"webhook:msg_sub_0000000000000000_old_1_1": 0})  # an older build's
+
+    assert _samples(api)[("runstate_webhook_deliveries_pending", ())] == 3 * 4 + 1
