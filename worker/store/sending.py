@@ -1,9 +1,9 @@
 """What the delivery process reads and writes, on an asyncio Redis client, in few round trips.
 
 One script claims due deliveries with their records and the subscriptions' version
-(`lua/claim_webhooks.lua`); another writes many results at once (`lua/settle_webhooks.lua`):
-one command whatever their number, atomic, for a fifth of the client's CPU a transaction of
-two to four commands per delivery took.
+(`lua/claim_webhooks.lua`); another writes many results at once, atomically
+(`lua/settle_webhooks.lua`): one command however many there are, which costs the client a
+fifth of what a transaction of two to four commands per delivery did.
 """
 
 from collections import Counter

@@ -3,13 +3,11 @@
 A process starts at most `total` attempts at once, and at most `per_subscription` of any one
 subscription; it may hold as many more of a subscription's deliveries claimed and queued, so
 a slot that frees is refilled at once instead of after a claim's round trip. A subscription
-with no room left has the surplus of its due deliveries pushed back, when the process claims
-(worker/store/sending.py), by about as long as it takes to free a slot (its recent attempts'
-average, or how long it has gone without one ending; at least `MIN_DEFER`, at most the attempt
-timeout): so the claim looks
-past one subscription's backlog to the others' due deliveries, a hanging endpoint's backlog
-never stands in front of them, and a fast endpoint's surplus is due again by the time it has
-room.
+with no room left has its place among the ready subscriptions pushed back when the process
+claims (worker/store/lua/claim_webhooks.lua), by about as long as it takes to free a slot:
+its recent attempts' average, or how long it has gone without one ending; at least
+`MIN_DEFER`, at most the attempt timeout. So a hanging endpoint's backlog never stands in
+front of the others, and a fast endpoint is due again by the time it has room.
 """
 
 import asyncio
@@ -17,7 +15,7 @@ import time
 
 from worker.store.sending import Room
 
-MIN_DEFER = 0.005  # seconds: the least a full subscription's surplus is pushed back
+MIN_DEFER = 0.005  # seconds: the least a full subscription's place is pushed back
 WEIGHT = 0.2  # of the newest attempt in a subscription's moving average duration
 
 
