@@ -62,6 +62,12 @@ class RidesOutRedis:
         with self._faults_leave_the_loop():
             super().heartbeat(*args, **kwargs)  # type: ignore[misc]
 
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        """RQ retries a lost connection here, but quits on any other fault: a write refused by a
+        Redis that filled up (or became a replica) between the heartbeat and the dequeue."""
+        with self._faults_leave_the_loop():
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+
     def execute_job(self, job: Any, queue: Any) -> None:
         """Redis failing inside a job fails RQ's failure handling too: that is caught here."""
         with self._faults_leave_the_loop():

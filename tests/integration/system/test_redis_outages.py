@@ -87,9 +87,10 @@ def test_workers_and_sender_ride_out_restarts_kills_and_a_full_redis(server: Red
         fault()  # while the workers are inside their jobs
     try:
         wait_until(lambda: all(runtime.redis.llen(keys.inbox(ref("default", r))) == 0 for r in scripts), timeout=90)
-        assert [p.poll() for p in processes] == [None, None, None]  # every process still running
+        running = [p.poll() is None for p in processes]
     finally:
         logs = [stop(p) for p in processes]
+    assert running == [True, True, True], [log[-3000:] for log, up in zip(logs, running, strict=True) if not up]
     assert [p.returncode for p in processes] == [0, 0, 0]
     total = sum(len(events) for events in scripts.values())
     assert reads.stats(runtime.store)["applied"] == total
