@@ -7,7 +7,7 @@ changed in between is loaded and applied again, from the same inbox head.
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import orjson
@@ -16,9 +16,9 @@ import structlog
 from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import fire_deadlines, next_due
 from statemachine.errors import InvalidEvent
-from statemachine.events import Event, EventType, parse_event
+from statemachine.events import Event, EventType, StepEvent, parse_event
 from statemachine.inactivity import INACTIVITY, arm
-from statemachine.models import RunState, Tombstone, evolve
+from statemachine.models import RunState, Step, Tombstone, evolve
 from statemachine.ordering import Arrival, Held, release
 from statemachine.policy import Policy
 from statemachine.status import RUN_TERMINAL, Origin, Outcome
@@ -146,13 +146,16 @@ class Processor:
             except Exception:  # a run we cannot even read must not stall the others
                 report.failures += 1
                 log.exception("run.unreadable", run=run)
-        # only a stored run has seen ids: a batch of new runs skips the round trip
-        seen = self.store.seen({run: p.event_ids() for run, p in prepared.items() if p.stored})
+        # only a stored run has seen ids and closed steps: a batch of new runs skips the round trip
+        known = self.store.known({run: p.named() for run, p in prepared.items() if p.stored})
         commits, packed = [], []
         for run, ready in prepared.items():
             try:
-                known = seen.get(run, frozenset())
-                commit = self._drain_run(run, ready, known, now, full=len(ready.queued) == limit)
+                held = known.get(run)
+                seen = frozenset() if held is None else held.seen
+                if held is not None and held.closed:
+                    ready = ready.with_closed(held.closed)
+                commit = self._drain_run(run, ready, seen, now, full=len(ready.queued) == limit)
                 if commit.state is not None:
                     commit.subscribers = subscribers.get(commit.state.run.account_id, ())
                 packed.append(self.store.pack(commit))  # here, where one run's failure stays that run's
@@ -319,9 +322,22 @@ class _Prepared:
         """When the first `consumed` inbox entries were published (ms; 0 where unknown)."""
         return [q.envelope.published_at for q in self.queued[:consumed] if q.envelope is not None]
 
-    def event_ids(self) -> list[str]:
-        """Ids to check against the run's seen set: the inbox head's and the held events'."""
-        return list({q.event.id for q in self.by_raw.values() if q.event is not None})
+    def named(self) -> tuple[list[str], list[str]]:
+        """What to look up in the stored run: the ids of the inbox head's and the held events (in
+        its seen set), and the steps they name that its document does not hold open (among its
+        closed steps; those not found there are new)."""
+        events = [q.event for q in self.by_raw.values() if q.event is not None]
+        state = self.state
+        open_steps = state.steps if isinstance(state, RunState) else {}
+        steps = {e.step_id for e in events if isinstance(e, StepEvent) and e.step_id not in open_steps}
+        return list({e.id for e in events}), list(steps)
+
+    def with_closed(self, closed: dict[str, bytes]) -> "_Prepared":
+        """This run with the closed steps its events name added to its state."""
+        state = self.state
+        assert isinstance(state, RunState)
+        steps = state.steps | {i: Step.model_validate_json(step) for i, step in closed.items()}
+        return replace(self, state=evolve(state, {"steps": steps}))
 
 
 def _count_deadlines(commit: Commit) -> None:

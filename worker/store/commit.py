@@ -1,6 +1,10 @@
 """One run's commit: what a drain did to the run (filled by the drain) and the script
 arguments that write it (packed here, by name, in `lua/commit.lua`'s order).
 
+The document keeps the run and its open steps; a step that closes leaves it for the run's
+closed steps (`keys.steps`), written one step at a time, so a commit costs what it changed,
+not what the run holds.
+
 The records the commit stores are built here too: the rejected records (`records`) and
 the webhook outbox (`outbox`), from what the drain hands over: rejected texts with their
 errors, the account's subscriptions.
@@ -14,9 +18,9 @@ import orjson
 from pydantic import TypeAdapter
 
 from statemachine.errors import RunstateError
-from statemachine.models import RunState, Transition
+from statemachine.models import RunState, Transition, evolve
 from statemachine.ordering import Held
-from statemachine.status import ObjectKind
+from statemachine.status import STEP_TERMINAL, ObjectKind
 from worker.store import keys
 from worker.store.keys import RunRef
 from worker.store.outbox import outbox_records
@@ -43,6 +47,8 @@ KEYS = (
     "expiries",
     "queued",
     "account_runs",
+    "steps",
+    "step_order",
 )
 ARGV = (
     "expected_version",
@@ -63,9 +69,11 @@ ARGV = (
     "counters",
     "read",
     "now",
-    "step_index",
+    "created",
     "delivery_prefix",
     "webhook_timers",
+    "index_before",
+    "index_after",
 )
 
 
@@ -118,35 +126,41 @@ def named_keys(run: RunRef) -> dict[str, str]:
         "expiries": keys.EXPIRIES,
         "queued": keys.QUEUED,
         "account_runs": keys.account_runs(keys.parts(run)[0]),
+        "steps": keys.steps(run),
+        "step_order": keys.step_order(run),
     }
 
 
 def pack(commit: Commit, *, retention: int, recover_after_ms: int) -> Packed:
     """The script's keys and arguments for one commit: the named ones, then the rejected
-    records, then the outbox's (delivery id, subscription id, record) triples."""
+    records, the outbox's (delivery id, subscription id, record) triples, and the (step id, step)
+    pairs of the steps it closed or changed while closed."""
     state = commit.state
     rejected = [rejected_record(text, error, commit.now) for text, error in commit.rejected]
     deliveries = outbox_records(state, commit.history, commit.subscribers, commit.now) if state is not None else []
-    named = named_args(commit, len(rejected), len(deliveries), retention=retention, recover_after_ms=recover_after_ms)
+    closed = _closed_steps(commit)
+    counts = (len(rejected), len(deliveries), len(closed) // 2)
+    named = named_args(commit, counts, retention=retention, recover_after_ms=recover_after_ms)
     outbox = [x for delivery in deliveries for x in delivery]
     # the dicts are written in the script's order (a test holds them to it): their values are the lists
-    return Packed(list(named_keys(commit.run).values()), [*named.values(), *rejected, *outbox])
+    return Packed(list(named_keys(commit.run).values()), [*named.values(), *rejected, *outbox, *closed])
 
 
 def named_args(
-    commit: Commit, rejected: int, deliveries: int, *, retention: int, recover_after_ms: int
+    commit: Commit, counts: tuple[int, int, int], *, retention: int, recover_after_ms: int
 ) -> dict[str, Any]:
-    """The script's named arguments for one commit, in ARGV's order; `rejected` and `deliveries`:
-    how many of each follow them."""
+    """The script's named arguments for one commit, in ARGV's order; `counts`: how many rejected
+    records, deliveries and closed steps follow them."""
     state = commit.state
+    before, after = keys.step_index_around(keys.parts(commit.run)[0])
     return {
         "expected_version": commit.expected_version,
-        "document": state.model_dump_json(exclude_defaults=True) if state is not None else "",
+        "document": _document(state) if state is not None else "",
         "created_at": state.run.created_at if state is not None else 0,
         "member": commit.run,
         "finished": "1" if commit.finished else "0",
         "tombstone": state.run.status.value if state is not None else "",
-        "counts": f"{rejected},{deliveries}",
+        "counts": ",".join(map(str, counts)),
         "consumed": commit.consumed,
         "held": HELD_BUFFER.dump_json(commit.held) if commit.held else "",
         "timer": keys.run_timer(commit.run),
@@ -158,20 +172,38 @@ def named_args(
         "counters": orjson.dumps(commit.counters) if commit.counters else "",
         "read": ("D" if commit.had_document else "") + ("H" if commit.had_held else ""),
         "now": commit.now,
-        "step_index": "\n".join(_step_index(commit)),  # one argument, however many steps: ids hold no newline
+        # one argument, however many steps: ids hold no newline
+        "created": "\n".join(_created(commit)) if state is not None else "",
         "delivery_prefix": DELIVERY_PREFIX,
         "webhook_timers": WEBHOOK_TIMERS_PREFIX,
+        "index_before": before,
+        "index_after": after,
     }
 
 
-def _step_index(commit: Commit) -> list[str]:
-    """The step index keys the commit sets: the steps it created, or every step of a run it
-    finishes, so that their entries expire with the run."""
+def _document(state: RunState) -> str:
+    """The stored document: the run and its open steps (the closed ones are kept apart)."""
+    steps = state.steps
+    if any(step.status in STEP_TERMINAL for step in steps.values()):
+        open_steps = {i: step for i, step in steps.items() if step.status not in STEP_TERMINAL}
+        state = evolve(state, {"steps": open_steps})
+    return state.model_dump_json(exclude_defaults=True)
+
+
+def _created(commit: Commit) -> list[str]:
+    """The steps the commit created, in creation order."""
+    return [t.id for t in commit.history if t.object is ObjectKind.STEP and t.from_ is None]
+
+
+def _closed_steps(commit: Commit) -> list[str]:
+    """(step id, Step JSON) pairs, flat, of the steps this commit changed that are closed now."""
     state = commit.state
     if state is None:
         return []
-    account = state.run.account_id
-    if commit.finished:
-        return [keys.step_index(account, step_id) for step_id in state.steps]
-    created = {t.id for t in commit.history if t.object is ObjectKind.STEP and t.from_ is None}
-    return [keys.step_index(account, step_id) for step_id in created]
+    changed = dict.fromkeys(t.id for t in commit.history if t.object is ObjectKind.STEP)
+    pairs = []
+    for step_id in changed:
+        step = state.steps[step_id]
+        if step.status in STEP_TERMINAL:
+            pairs += [step_id, step.model_dump_json(exclude_defaults=True)]
+    return pairs

@@ -1,6 +1,7 @@
 """Delete a run for good: `runstate delete run` and `DELETE /v1/runs/{id}`.
 
-One Lua script (`lua/delete.lua`) removes the run's document (its steps inside), history, seen
+One Lua script (`lua/delete.lua`) removes the run's document (its open steps inside), its closed
+steps and their order, history, seen
 event ids, inbox (and its count in the queue depth), held events, its step index entries, its
 members in the runs indexes (all runs, and its account's) and the ready runs, and its timer,
 and leaves the tombstone, so that late events stay stale (the run stays in the expiries until
@@ -13,9 +14,9 @@ tombstone, so no drain in flight can bring the run back.
 import structlog
 from redis import Redis
 
-from statemachine.models import RunState
 from worker.store import keys, lua
 from worker.store.keys import RunRef
+from worker.store.replies import as_text
 
 log = structlog.get_logger("runstate.deletion")
 
@@ -41,22 +42,21 @@ class Deleter:
     def delete(self, run: RunRef) -> bool:
         """Delete the run; False when there is none."""
         for _ in range(ATTEMPTS):
-            version, document = self.redis.hmget(keys.run(run), "v", "d")
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hmget(keys.run(run), "v", "d")
+            pipe.lrange(keys.step_order(run), 0, -1)
+            (version, document), step_ids = pipe.execute()
             if document is None:
                 return False
-            state = RunState.model_validate_json(document)
+            index = [keys.step_index(keys.parts(run)[0], as_text(step_id)) for step_id in step_ids]
             args: list[str | int] = [int(version or 0), run, keys.run_timer(run), self.tombstone_seconds, TOMBSTONE]
-            reply = int(self._delete(keys=_keys(run) + _step_index(state), args=args))
+            reply = int(self._delete(keys=_keys(run) + index, args=args))
             if reply > 0:
                 account, run_id = keys.parts(run)
                 log.info("run.deleted", account=account, run_id=run_id, version=reply)
             if reply != lua.CONFLICT:
                 return reply > 0
         raise DeleteContended(keys.parts(run)[1], ATTEMPTS)
-
-
-def _step_index(state: RunState) -> list[str]:
-    return [keys.step_index(state.run.account_id, step_id) for step_id in state.steps]
 
 
 def was_deleted(redis: Redis, run: RunRef) -> bool:
@@ -80,4 +80,6 @@ def _keys(run: RunRef) -> list[str]:
         keys.EXPIRIES,
         keys.QUEUED,
         keys.account_runs(keys.parts(run)[0]),
+        keys.steps(run),
+        keys.step_order(run),
     ]

@@ -34,6 +34,18 @@ def run(run: RunRef) -> str:
     return f"{RUN_PREFIX}{{{run}}}"
 
 
+def steps(run: RunRef) -> str:
+    """Hash {step id: Step JSON} of the run's closed steps. Its open steps live in the run's
+    document, so a drain reads and writes only those and the closed ones its events name: a run
+    with thousands of steps costs an event no more than a short one. Same TTL as the run."""
+    return f"{PREFIX}:steps:{{{run}}}"
+
+
+def step_order(run: RunRef) -> str:
+    """List of the run's step ids in creation order (what reads page through). Same TTL as the run."""
+    return f"{PREFIX}:steporder:{{{run}}}"
+
+
 def history(run: RunRef) -> str:
     """List of Transition JSON, in order. Same TTL as the run."""
     return f"{PREFIX}:history:{{{run}}}"
@@ -72,7 +84,14 @@ def step_index(account: str, step_id: str) -> str:
     finished run; deleted with it. A step id reused within an account names the run that wrote it
     last. The step id is the hash tag (it has no braces), so no account name can make two keys
     collide."""
-    return f"{PREFIX}:stepindex:{{{step_id}}}{account}"
+    before, after = step_index_around(account)
+    return f"{before}{step_id}{after}"
+
+
+def step_index_around(account: str) -> tuple[str, str]:
+    """What comes before and after a step id in `account`'s step index keys: the scripts build
+    those keys from the step ids they read."""
+    return f"{PREFIX}:stepindex:{{", f"}}{account}"
 
 
 RUN_TIMER = "run:"  # the prefix of a run's member in TIMERS

@@ -1,5 +1,9 @@
 """Runs, steps, history, inboxes, rejected events and counters in Redis.
 
+A run's document holds the run and its open steps; its closed steps are kept apart
+(`keys.steps`, in creation order by `keys.step_order`). A drain reads the document and the
+closed steps its events name; a read assembles the whole run.
+
 Events reach a run through its inbox (a list, in publish order). The only write path for
 a run is `commit`: one Lua compare-and-set on the run's version that also writes its
 history, the seen event ids, counters, rejected records and sequence buffer, removes the
@@ -15,13 +19,14 @@ from typing import Any, NamedTuple, cast
 import orjson
 from redis import Redis
 
-from statemachine.models import RunState, Tombstone, Transition
+from statemachine.models import RunState, Step, Tombstone, Transition, evolve
 from statemachine.ordering import Held
 from worker.store import keys, lua
 from worker.store.commit import HELD_BUFFER, Commit, Packed, pack
 from worker.store.keys import RunRef
 from worker.store.replies import as_text, ms
 
+READ_ATTEMPTS = 5  # reads of a run that commits keep changing, the last one taken as it is
 WAKE_TTL_MS = 2_000  # a wake-up job lost before it started costs at most this much delay
 
 
@@ -46,6 +51,13 @@ class Loaded:
 
     def held(self) -> list[Held]:
         return HELD_BUFFER.validate_json(self.held_json) if self.held_json else []
+
+
+class Known(NamedTuple):
+    """What a stored run already holds of what its queued events name."""
+
+    seen: frozenset[str]  # the event ids it has processed
+    closed: dict[str, bytes]  # its closed steps among those named (Step JSON), by id
 
 
 class Batch(NamedTuple):
@@ -162,17 +174,24 @@ class Store:
             loaded[run] = Loaded(run, int(version or 0), document, tomb, inbox, held)
         return Batch(ms(replies[0]), loaded, replies[1] or b"")
 
-    def seen(self, event_ids: dict[RunRef, list[str]]) -> dict[RunRef, frozenset[str]]:
-        """Which of these event ids each run has already processed."""
-        asked = {run: ids for run, ids in event_ids.items() if ids}
+    def known(self, named: dict[RunRef, tuple[list[str], list[str]]]) -> dict[RunRef, Known]:
+        """For each run, (event ids, step ids) its queued events name: which of those events it has
+        already processed, and which of those steps it holds closed. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        for run, ids in asked.items():
-            pipe.smismember(keys.seen(run), ids)
-        replies = pipe.execute() if asked else []
-        seen: dict[RunRef, frozenset[str]] = {run: frozenset() for run in event_ids}
-        for (run, ids), flags in zip(asked.items(), replies, strict=True):
-            seen[run] = frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
-        return seen
+        for run, (event_ids, step_ids) in named.items():
+            if event_ids:
+                pipe.smismember(keys.seen(run), event_ids)
+            if step_ids:
+                pipe.hmget(keys.steps(run), step_ids)
+        replies = iter(pipe.execute() if len(pipe) else [])
+        known: dict[RunRef, Known] = {}
+        for run, (event_ids, step_ids) in named.items():
+            flags = next(replies) if event_ids else []
+            steps = next(replies) if step_ids else []
+            seen = frozenset(i for i, flag in zip(event_ids, flags, strict=True) if flag)
+            closed = {i: step for i, step in zip(step_ids, steps, strict=True) if step is not None}
+            known[run] = Known(seen, closed)
+        return known
 
     def pack(self, commit: Commit) -> Packed:
         """A commit's script arguments, built now (the caller catches what one run's data may
@@ -203,8 +222,8 @@ class Store:
         return None if run is None else RunRef(as_text(run))
 
     def get(self, run: RunRef) -> RunState | None:
-        document = self.redis.hget(keys.run(run), "d")
-        return None if document is None else RunState.model_validate_json(document)
+        """The whole run: its document with every step, closed ones included, in creation order."""
+        return self._whole([run]).get(run)
 
     def holding(self, run_id: str) -> set[str]:
         """The accounts with a stored run of this id (a deleted or expired one no longer counts)."""
@@ -230,12 +249,12 @@ class Store:
         rank = rank_of(index, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
         while listed := [RunRef(as_text(run)) for run in runs_in(index, start, start + chunk - 1)]:
-            documents = self._documents(listed)
-            gone = [run for run, document in zip(listed, documents, strict=True) if document is None]
+            found = self._whole(listed)
+            gone = [run for run in listed if run not in found]
             if gone:
                 self._unlist(gone)
             start += chunk - len(gone)
-            yield from (RunState.model_validate_json(d) for d in documents if d is not None)
+            yield from found.values()
 
     def _unlist(self, gone: list[RunRef]) -> None:
         """Take runs that are no more out of the runs index and their accounts' indexes."""
@@ -248,11 +267,32 @@ class Store:
             pipe.zrem(keys.account_runs(account), *runs)
         pipe.execute()
 
-    def _documents(self, runs: list[RunRef]) -> list[bytes | None]:
-        pipe = self.redis.pipeline(transaction=False)
-        for run in runs:
-            pipe.hget(keys.run(run), "d")
-        return list(pipe.execute()) if runs else []
+    def _whole(self, runs: list[RunRef]) -> dict[RunRef, RunState]:
+        """The stored runs among these, whole, in the order given. A run's document and closed
+        steps are read between two reads of its version, and read again if a commit fell between
+        (a transaction would do it in one, but a full Redis refuses reads inside one); the last
+        attempt's read stands, whatever fell between."""
+        found: dict[RunRef, RunState] = {}
+        asked = runs
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            if not asked:
+                break
+            pipe = self.redis.pipeline(transaction=False)
+            for run in asked:
+                pipe.hmget(keys.run(run), "v", "d")
+                pipe.hgetall(keys.steps(run))
+                pipe.lrange(keys.step_order(run), 0, -1)
+                pipe.hget(keys.run(run), "v")
+            replies = pipe.execute()
+            moved = []
+            for index, run in enumerate(asked):
+                (version, document), closed, order, after = replies[4 * index : 4 * index + 4]
+                if version != after and attempt < READ_ATTEMPTS:
+                    moved.append(run)
+                elif document is not None:
+                    found[run] = whole_state(document, closed, order)
+            asked = moved
+        return {run: found[run] for run in runs if run in found}
 
     def timers(self, chunk: int = 500) -> Iterator[tuple[str, int]]:
         """Timer members with their due times (ms), soonest first."""
@@ -268,3 +308,23 @@ class Store:
 
     def stats(self) -> dict[str, int]:
         return {as_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
+
+
+def whole_state(document: bytes, closed: dict[bytes, bytes], order: list[bytes]) -> RunState:
+    """A run from its document (the run, its open steps) and its closed steps, the steps in
+    creation order."""
+    state = RunState.model_validate_json(document)
+    if not closed:
+        return state
+    open_steps = state.steps
+    steps = {}
+    for raw in order:
+        step_id = raw.decode()
+        found = open_steps.get(step_id)
+        if found is None:
+            stored = closed.get(raw)
+            if stored is None:  # not there: only a step written by a version without this index
+                continue
+            found = Step.model_validate_json(stored)
+        steps[step_id] = found
+    return evolve(state, {"steps": steps})

@@ -1,6 +1,7 @@
 -- Commit one run's drained events atomically: compare-and-set on the run's version,
--- then the new document, its history, the seen event ids, counters, rejected records,
--- the sequence buffer, the inbox entries consumed and the run's next timer.
+-- then the new document (the run and its open steps), the steps it closed, its history, the
+-- seen event ids, counters, rejected records, the sequence buffer, the inbox entries
+-- consumed and the run's next timer.
 -- KEYS  1 run               the run's hash: version 'v', document 'd'
 -- KEYS  2 history           the run's transitions, one JSON object an entry
 -- KEYS  3 seen              the event ids the run has processed
@@ -16,13 +17,15 @@
 -- KEYS 13 expiries          when finished runs' keys expire
 -- KEYS 14 queued            the queued-events counter
 -- KEYS 15 account_runs      the runs index of the run's account (score: created_at)
+-- KEYS 16 steps             the run's closed steps: a hash, step id -> Step JSON
+-- KEYS 17 step_order        the run's step ids in creation order
 -- ARGV  1 expected_version  the version read ('0': the run does not exist)
 -- ARGV  2 document          the new document ('': unchanged)
 -- ARGV  3 created_at        the run's score in the runs indexes
 -- ARGV  4 member            the run's reference (account/run id) in the runs indexes
 -- ARGV  5 finished          '1': the run has finished, its keys expire after the retention
 -- ARGV  6 tombstone         the tombstone's value (the final status)
--- ARGV  7 counts            "rejected,deliveries": how many of each follow ARGV 18
+-- ARGV  7 counts            "rejected,deliveries,closed": how many of each follow ARGV 23
 -- ARGV  8 consumed          inbox entries applied, from its head
 -- ARGV  9 held              the sequence buffer ('': empty)
 -- ARGV 10 timer             the run's member in the timer index
@@ -35,12 +38,14 @@
 -- ARGV 17 read              what the drain read: 'D' a document, 'H' a held buffer (the
 --                           version vouches that both are as read)
 -- ARGV 18 now               the drain's time (ms, Redis TIME when it loaded the run)
--- ARGV 19 step_index        the step index keys to point at this run, one a line ('': none;
---                           see the end of this script)
+-- ARGV 19 created           the ids of the steps this commit created, in order, one a line
+--                           ('': none)
 -- ARGV 20 delivery_prefix   a delivery record's key, less its delivery id
 -- ARGV 21 webhook_timers    a subscription's delivery timers' key, less its subscription id
--- then the rejected records, and (delivery id, subscription id, record) triples of the
--- webhook deliveries: the outbox.
+-- ARGV 22 index_before      a step index key before its step id (see the end of this script)
+-- ARGV 23 index_after       ... and after it
+-- then the rejected records, the (delivery id, subscription id, record) triples of the
+-- webhook deliveries (the outbox), and the (step id, Step JSON) pairs of the steps it closed.
 -- `worker/store/commit.py` packs these by name (a test holds it against this header).
 -- Few arguments and few calls: the worker pays per argument, Redis per call.
 local version = redis.call('HGET', KEYS[1], 'v') or '0'
@@ -52,7 +57,7 @@ local had_held = string.find(ARGV[17], 'H', 1, true) ~= nil
 local now = tonumber(ARGV[18])
 local counts = {}
 for n in string.gmatch(ARGV[7], '%d+') do counts[#counts + 1] = tonumber(n) end
-local at = 22
+local at = 24
 local function take(n)
   local first = at
   at = at + n
@@ -104,10 +109,17 @@ local first, last = take(counts[1])
 for i = first, last, 500 do
   redis.call('RPUSH', KEYS[7], unpack(ARGV, i, math.min(i + 499, last)))
 end
-first, last = take(counts[2] * 3)
+local deliveries_first, deliveries_last = take(counts[2] * 3)
+first, last = take(counts[3] * 2)
+for i = first, last, 500 do  -- whole pairs: 500 is even
+  redis.call('HSET', KEYS[16], unpack(ARGV, i, math.min(i + 499, last)))
+end
+local created = {}
+for id in string.gmatch(ARGV[19], '[^\n]+') do created[#created + 1] = id end
+all('RPUSH', KEYS[17], created)
 -- each subscription's new deliveries' timers (score, id), added together: Redis pays per call
 local sending, subscribers = {}, {}
-for i = first, last, 3 do
+for i = deliveries_first, deliveries_last, 3 do
   if redis.call('SET', ARGV[20] .. ARGV[i], ARGV[i + 2], 'NX') then
     local subscription = ARGV[i + 1]
     local timers = sending[subscription]
@@ -152,19 +164,22 @@ if ARGV[5] == '1' and ARGV[2] ~= '' then
   redis.call('PEXPIREAT', KEYS[1], gone)
   redis.call('PEXPIREAT', KEYS[2], gone)
   redis.call('PEXPIREAT', KEYS[3], gone)
+  redis.call('PEXPIREAT', KEYS[16], gone)
+  redis.call('PEXPIREAT', KEYS[17], gone)
   redis.call('SET', KEYS[4], ARGV[6], 'PXAT', now + retention * 2000)
   redis.call('ZADD', KEYS[13], gone, ARGV[4])
 end
--- The step index (keys.step_index): ARGV 19 names the index keys of the steps this commit
--- created, each set to this run; or, when the commit finishes the run, of all its steps, which
--- then expire with it.
-local index_gone = nil
-if ARGV[5] == '1' and ARGV[2] ~= '' then index_gone = now + tonumber(ARGV[13]) * 1000 end
-for index in string.gmatch(ARGV[19], '[^\n]+') do
-  if index_gone then
-    redis.call('SET', index, ARGV[4], 'PXAT', index_gone)
-  else
-    redis.call('SET', index, ARGV[4])
+-- The step index (keys.step_index, ARGV 22 and 23 around a step id): the steps this commit
+-- created point at this run; when the commit finishes the run, all its steps do, and then
+-- expire with it.
+if ARGV[5] == '1' and ARGV[2] ~= '' then
+  local index_gone = now + tonumber(ARGV[13]) * 1000
+  for _, id in ipairs(redis.call('LRANGE', KEYS[17], 0, -1)) do
+    redis.call('SET', ARGV[22] .. id .. ARGV[23], ARGV[4], 'PXAT', index_gone)
+  end
+else
+  for _, id in ipairs(created) do
+    redis.call('SET', ARGV[22] .. id .. ARGV[23], ARGV[4])
   end
 end
 return next_version

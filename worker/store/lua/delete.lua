@@ -1,9 +1,10 @@
--- Delete one run atomically: its document (steps inside), history, seen ids, inbox, held
--- buffer, its members in the runs indexes and its timer, leaving the tombstone so that late
--- events stay stale. Compare-and-set on the run's version, like commit.lua.
+-- Delete one run atomically: its document (open steps inside), closed steps and their order,
+-- history, seen ids, inbox, held buffer, its members in the runs indexes and its timer,
+-- leaving the tombstone so that late events stay stale. Compare-and-set on the run's version, like commit.lua.
 -- KEYS: 1 run, 2 history, 3 seen, 4 tombstone, 5 inbox, 6 held, 7 runs index, 8 timers,
 --       9 the version counter, 10 ready runs, 11 expiries, 12 the queued-events counter,
---       13 the runs index of the run's account, 14 on: the step index keys of the run's steps
+--       13 the runs index of the run's account, 14 its closed steps, 15 its steps' order,
+--       16 on: the step index keys of the run's steps
 -- ARGV: 1 expected version (as read with the document the caller checked), 2 the run's
 --       reference (account/run id), 3 timer member, 4 tombstone seconds, 5 tombstone value
 -- The run stays in the expiries until its tombstone goes: the sweep then takes its account out
@@ -20,12 +21,12 @@ local queued = redis.call('LLEN', KEYS[5])
 if queued > 0 then
   redis.call('DECRBY', KEYS[12], queued)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[14], KEYS[15])
 redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('ZREM', KEYS[8], ARGV[3])
 redis.call('ZREM', KEYS[10], ARGV[2])
 redis.call('ZREM', KEYS[13], ARGV[2])
-for i = 14, #KEYS do
+for i = 16, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[2] then  -- a step id reused by a later run stays its
     redis.call('DEL', KEYS[i])
   end

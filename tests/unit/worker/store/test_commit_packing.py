@@ -3,10 +3,14 @@ against `lua/commit.lua`'s KEYS/ARGV header, the way the outcome table is held a
 
 import re
 
+import orjson
 import pytest
 
+from statemachine.apply import Incoming, apply_event
 from statemachine.errors import InvalidEvent
-from statemachine.models import RunState
+from statemachine.events import parse_event
+from statemachine.models import RunState, Transition
+from statemachine.status import Origin
 from worker.store import commit as packing
 from worker.store import keys, lua
 
@@ -32,7 +36,7 @@ def test_the_packing_names_the_keys_and_arguments_the_script_declares_in_its_ord
 def test_the_keys_and_arguments_are_named_in_the_order_they_are_packed() -> None:
     commit = packing.Commit(keys.ref("acct", "r1"), 7, consumed=3, now=5_000, state=_state(), finished=True)
     assert list(packing.named_keys(commit.run)) == list(packing.KEYS)
-    assert list(packing.named_args(commit, 0, 0, retention=60, recover_after_ms=10_000)) == list(packing.ARGV)
+    assert list(packing.named_args(commit, (0, 0, 0), retention=60, recover_after_ms=10_000)) == list(packing.ARGV)
 
 
 def test_the_script_reads_no_argument_past_the_declared_ones_by_a_fixed_index() -> None:
@@ -65,7 +69,7 @@ def test_each_argument_lands_at_the_position_the_script_reads_it_from() -> None:
     assert (by_name["member"], by_name["finished"], by_name["tombstone"]) == ("acct/r1", "1", "completed")
     assert (by_name["consumed"], by_name["next_due"], by_name["retention"], by_name["now"]) == (3, 9_000, 60, 5_000)
     assert (by_name["counts"], by_name["read"], by_name["timer"]) == (
-        "1,0",
+        "1,0,0",
         "D",
         keys.run_timer(keys.ref("acct", "r1")),
     )
@@ -83,14 +87,46 @@ def test_only_a_finished_run_is_marked_to_expire(finished: bool) -> None:
     assert args[packing.ARGV.index("finished")] == ("1" if finished else "0")
 
 
-def test_the_step_index_keys_go_in_one_argument_a_line_each() -> None:
-    state = RunState.model_validate(
-        {
-            "run": {"id": "r1", "account_id": "acct", "status": "completed", "created_at": 1_000},
-            "steps": {s: {"id": s, "run_id": "r1", "created_at": 1_000} for s in ("s1", "s2")},
-        }
+def _applied(*events: dict[str, str]) -> tuple[RunState, list[Transition]]:
+    state: RunState | None = None
+    history: list[Transition] = []
+    for event in events:
+        incoming = Incoming(parse_event(orjson.dumps({"run_id": "r1", **event}).decode()), Origin.EVENT, "acct")
+        result = apply_event(state, incoming, now=5_000)
+        assert isinstance(result.state, RunState)
+        state, history = result.state, history + list(result.history)
+    assert state is not None
+    return state, history
+
+
+def test_the_document_keeps_the_open_steps_and_the_closed_ones_follow_as_pairs() -> None:
+    state, history = _applied(
+        {"id": "e1", "type": "run.started"},
+        *({"id": f"c{n}", "type": "step.created", "step_id": f"s{n}"} for n in (1, 2, 3)),
+        {"id": "d2", "type": "step.completed", "step_id": "s2"},
     )
-    commit = packing.Commit(keys.ref("acct", "r1"), 0, consumed=1, now=5_000, state=state, finished=True)
+    commit = packing.Commit(keys.ref("acct", "r1"), 0, consumed=5, now=5_000, state=state, history=history)
     _, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
-    assert args[packing.ARGV.index("step_index")] == f"{keys.step_index('acct', 's1')}\n{keys.step_index('acct', 's2')}"
-    assert len(args) == len(packing.ARGV)  # nothing follows: no rejected record, no delivery
+    by_name = dict(zip(packing.ARGV, args, strict=False))
+    assert list(orjson.loads(by_name["document"])["steps"]) == ["s1", "s3"]
+    assert by_name["created"] == "s1\ns2\ns3"  # one argument, in creation order
+    assert by_name["counts"] == "0,0,1"
+    closed_id, closed = args[len(packing.ARGV) :]
+    assert (closed_id, orjson.loads(closed)["status"]) == ("s2", "completed")
+    # the script makes each step's index key from what goes around its id
+    assert by_name["index_before"] + "s1" + by_name["index_after"] == keys.step_index("acct", "s1")
+
+
+def test_a_step_closed_before_this_commit_is_not_written_again() -> None:
+    state, history = _applied(
+        {"id": "e1", "type": "run.started"},
+        {"id": "c1", "type": "step.created", "step_id": "s1"},
+        {"id": "d1", "type": "step.completed", "step_id": "s1"},
+        {"id": "c2", "type": "step.created", "step_id": "s2"},
+    )
+    later = [t for t in history if t.id == "s2"]  # a commit of the last event alone
+    commit = packing.Commit(keys.ref("acct", "r1"), 3, consumed=1, now=5_000, state=state, history=later)
+    _, args = packing.pack(commit, retention=60, recover_after_ms=10_000)
+    by_name = dict(zip(packing.ARGV, args, strict=False))
+    assert (by_name["created"], by_name["counts"], len(args)) == ("s2", "0,0,0", len(packing.ARGV))
+    assert list(orjson.loads(by_name["document"])["steps"]) == ["s2"]
