@@ -19,8 +19,8 @@ from statemachine.dialects import Format, render_step
 from statemachine.models import RunState
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError
-from worker.api.paging import Cursor, Limit, Order, envelope, page_of
-from worker.api.runs import owned_run
+from worker.api.paging import Cursor, Limit, Order, envelope
+from worker.api.runs import owned_run, step_of, step_page
 from worker.api.schemas import StepList
 from worker.runtime import Runtime
 
@@ -31,7 +31,8 @@ Include = Annotated[list[Annotated[str, Query(max_length=128)]] | None, Query(al
 
 
 def _thread_run(runtime: Runtime, thread_id: str, run_id: str, owner: str) -> RunState:
-    state = owned_run(runtime, run_id, owner)
+    """The run and its open steps; 404 unless it is on this thread."""
+    state = owned_run(runtime, run_id, owner, whole=False)
     if state.run.thread_id != thread_id:
         raise ApiError(404, f"run {run_id!r} not found in thread {thread_id!r}")
     return state
@@ -52,8 +53,8 @@ def list_run_steps(
 ) -> dict[str, Any]:
     """The run's steps as `thread.run.step`s, newest first unless `order=asc`."""
     state = _thread_run(runtime, thread_id, run_id, owner)
-    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
-    return envelope([render_step(state.steps[i], state.run, Format.AZURE) for i in page.ids], page)
+    rendered, page = step_page(runtime, state, Format.AZURE, limit=limit, order=order, after=after, before=before)
+    return envelope(rendered, page)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=None)
@@ -68,6 +69,7 @@ def get_run_step(
 ) -> dict[str, Any]:
     """One step as a `thread.run.step`."""
     state = _thread_run(runtime, thread_id, run_id, owner)
-    if step_id not in state.steps:
+    step = step_of(runtime, state, step_id)
+    if step is None:
         raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
-    return render_step(state.steps[step_id], state.run, Format.AZURE)
+    return render_step(step, state.run, Format.AZURE)

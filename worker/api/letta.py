@@ -17,8 +17,8 @@ from statemachine.dialects import Format, render_step
 from statemachine.letta_run import letta_run
 from worker.api.auth import Account, Rt
 from worker.api.errors import NOT_FOUND, RESPONSES, ApiError
-from worker.api.paging import Cursor, Order, page_of
-from worker.api.runs import owned_run
+from worker.api.paging import Cursor, Order
+from worker.api.runs import owned_run, step_of, step_page
 
 router = APIRouter(prefix="/letta", tags=["letta"], responses=RESPONSES | NOT_FOUND)
 
@@ -28,7 +28,7 @@ LettaLimit = Annotated[int, Query(ge=1, le=100)]
 @router.get("/v1/runs/{run_id}", response_model=None)
 def retrieve_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run as Letta's `Run`."""
-    return letta_run(owned_run(runtime, run_id, owner).run)
+    return letta_run(owned_run(runtime, run_id, owner, whole=False).run)
 
 
 @router.get("/v1/runs/{run_id}/steps", response_model=None)
@@ -43,16 +43,17 @@ def list_run_steps(
     before: Cursor = None,
 ) -> list[dict[str, Any]]:
     """The run's steps as Letta `Step`s, a bare array, newest first unless `order=asc`."""
-    state = owned_run(runtime, run_id, owner)
-    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
-    return [render_step(state.steps[i], state.run, Format.LETTA) for i in page.ids]
+    state = owned_run(runtime, run_id, owner, whole=False)
+    rendered, _ = step_page(runtime, state, Format.LETTA, limit=limit, order=order, after=after, before=before)
+    return rendered
 
 
 @router.get("/v1/steps/{step_id}", response_model=None)
 def retrieve_step(step_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """One step of the token's account, found by its id alone."""
     run = runtime.store.run_of_step(owner, step_id)  # the index is the account's: another's step is missing here
-    state = runtime.store.get(run) if run is not None else None
-    if state is None or state.run.account_id != owner or step_id not in state.steps:
+    state = runtime.store.document(run) if run is not None else None
+    step = step_of(runtime, state, step_id) if state is not None and state.run.account_id == owner else None
+    if state is None or step is None:
         raise ApiError(404, f"step {step_id!r} not found")
-    return render_step(state.steps[step_id], state.run, Format.LETTA)
+    return render_step(step, state.run, Format.LETTA)

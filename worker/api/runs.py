@@ -10,7 +10,7 @@ import structlog
 from fastapi import APIRouter, Query, Response
 
 from statemachine.dialects import Format, render_run, render_step, render_transition
-from statemachine.models import RunState
+from statemachine.models import RunState, Step
 from statemachine.status import RUN_TERMINAL, Origin, RunStatus
 from statemachine.timefmt import rfc3339
 from worker.api.auth import Account, Rt
@@ -33,16 +33,35 @@ _CANCELLED: dict[int | str, dict[str, Any]] = {
 _DELETED: dict[int | str, dict[str, Any]] = {409: documented("CONFLICT: workers kept changing the run; try again")}
 
 
-def owned_run(runtime: Runtime, run_id: str, owner: str) -> RunState:
+def owned_run(runtime: Runtime, run_id: str, owner: str, *, whole: bool = True) -> RunState:
     """The token's account's run of this id; 410 when the account deleted it; else 404 (another
-    account's run of this id, live or deleted, is to this one an id nobody holds)."""
+    account's run of this id, live or deleted, is to this one an id nobody holds). Not `whole`:
+    the run and its open steps only, for what reads a step or two (`step_page`, `step_of`)."""
     run = ref(owner, run_id)
-    state = runtime.store.get(run)
+    state = runtime.store.get(run) if whole else runtime.store.document(run)
     if state is None and was_deleted(runtime.redis, run):
         raise ApiError(410, f"run {run_id!r} was deleted", code="RESOURCE_DELETED")
     if state is None:
         raise ApiError(404, f"run {run_id!r} not found")
     return state
+
+
+def step_page(
+    runtime: Runtime, state: RunState, fmt: Format, *, limit: int, order: Order, after: str | None, before: str | None
+) -> tuple[list[dict[str, Any]], Page]:
+    """A page of the run's steps, rendered: the step ids in creation order are read, then only the
+    steps on the page, so a page costs the same on a run of 5,000 steps as on one of 5."""
+    run = ref(state.run.account_id, state.run.id)
+    page = page_of(
+        runtime.store.step_ids(run), limit=limit, order=order, after=after, before=before, what="run's steps"
+    )
+    steps = runtime.store.steps(run, state, page.ids)
+    return [render_step(steps[i], state.run, fmt) for i in page.ids if i in steps], page
+
+
+def step_of(runtime: Runtime, state: RunState, step_id: str) -> Step | None:
+    """One step of the run (`state` may hold only its open steps)."""
+    return runtime.store.steps(ref(state.run.account_id, state.run.id), state, [step_id]).get(step_id)
 
 
 def _step_format(fmt: Format) -> Format:
@@ -71,10 +90,11 @@ def list_steps(
 ) -> dict[str, Any]:
     """The run's steps in creation order (`order=desc`: newest first), `limit` at a time after the
     step `after` and before the step `before`; a cursor that is none of the run's steps is a 400."""
-    fmt = _step_format(format)
-    state = owned_run(runtime, run_id, owner)
-    page = page_of(list(state.steps), limit=limit, order=order, after=after, before=before, what="run's steps")
-    return envelope([render_step(state.steps[i], state.run, fmt) for i in page.ids], page)
+    state = owned_run(runtime, run_id, owner, whole=False)
+    rendered, page = step_page(
+        runtime, state, _step_format(format), limit=limit, order=order, after=after, before=before
+    )
+    return envelope(rendered, page)
 
 
 @router.get("/v1/runs/{run_id}/steps/{step_id}", response_model=None, responses={200: {"model": dict[str, Any]}})
@@ -83,16 +103,17 @@ def get_step(
 ) -> dict[str, Any]:
     """One step, in the asked format (azure by default)."""
     fmt = _step_format(format)
-    state = owned_run(runtime, run_id, owner)
-    if step_id not in state.steps:
+    state = owned_run(runtime, run_id, owner, whole=False)
+    step = step_of(runtime, state, step_id)
+    if step is None:
         raise ApiError(404, f"step {step_id!r} of run {run_id!r} not found")
-    return render_step(state.steps[step_id], state.run, fmt)
+    return render_step(step, state.run, fmt)
 
 
 @router.get("/v1/runs/{run_id}/history", response_model=None, responses={200: {"model": History}})
 def history(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
     """The run's transitions, in order."""
-    owned_run(runtime, run_id, owner)
+    owned_run(runtime, run_id, owner, whole=False)
     return {"object": "list", "data": [render_transition(t) for t in runtime.store.history(ref(owner, run_id))]}
 
 
@@ -111,14 +132,14 @@ def list_runs(
     run ids, as for steps. A cursor that is not one of this account's runs is a 400. `thread_id`:
     only the runs on that thread (how a resumed conversation finds its run)."""
     for name, cursor in (("after", after), ("before", before)):
-        if cursor is not None and runtime.store.get(ref(owner, cursor)) is None:  # another's: as if missing
+        if cursor is not None and runtime.store.document(ref(owner, cursor)) is None:  # another's: as if missing
             raise unknown_cursor(name, cursor, "account's runs")
     backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
     newest_first = (order is Order.DESC) != backwards
     start = before if backwards else after
     found: list[RunState] = []
     for state in runtime.store.runs(
-        after=None if start is None else ref(owner, start), account=owner, newest_first=newest_first
+        after=None if start is None else ref(owner, start), account=owner, newest_first=newest_first, whole=False
     ):
         run = state.run
         if run.id == before:
@@ -129,7 +150,9 @@ def list_runs(
                 break
     chosen = found[:limit][::-1] if backwards else found[:limit]
     page = Page([state.run.id for state in chosen], len(found) > limit)
-    return envelope([render_run(state, Format.REFACTOR) for state in chosen], page)
+    # only the runs on the page are read whole (their totals sum every step)
+    wholes = runtime.store.get_many([ref(owner, state.run.id) for state in chosen])
+    return envelope([render_run(state, Format.REFACTOR) for state in wholes.values()], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
@@ -139,7 +162,7 @@ def cancel_run(run_id: str, owner: Account, runtime: Rt) -> dict[str, Any]:
 
     A worker applies it in the run's order: whatever finished the run first still wins.
     """
-    state = owned_run(runtime, run_id, owner)
+    state = owned_run(runtime, run_id, owner, whole=False)
     if state.run.status in RUN_TERMINAL:
         raise ApiError(409, f"run {run_id!r} is already {state.run.status.value}; only an open run can be cancelled")
     event_id = f"api_cancel_{secrets.token_hex(12)}"
@@ -158,5 +181,5 @@ def delete_run(run_id: str, owner: Account, runtime: Rt) -> None:
     except DeleteContended as contended:
         raise ApiError(409, str(contended)) from None
     if not deleted:
-        owned_run(runtime, run_id, owner)  # 410 when it was deleted already, else 404
+        owned_run(runtime, run_id, owner, whole=False)  # 410 when it was deleted already, else 404
         raise ApiError(404, f"run {run_id!r} not found")

@@ -223,7 +223,26 @@ class Store:
 
     def get(self, run: RunRef) -> RunState | None:
         """The whole run: its document with every step, closed ones included, in creation order."""
-        return self._whole([run]).get(run)
+        return self.get_many([run]).get(run)
+
+    def document(self, run: RunRef) -> RunState | None:
+        """The run and its open steps only: what a check of the run, or of its deadlines, needs."""
+        document = self.redis.hget(keys.run(run), "d")
+        return None if document is None else RunState.model_validate_json(document)
+
+    def step_ids(self, run: RunRef) -> list[str]:
+        """Every step id of the run, in creation order."""
+        return [as_text(step_id) for step_id in self.redis.lrange(keys.step_order(run), 0, -1)]
+
+    def steps(self, run: RunRef, document: RunState, ids: Sequence[str]) -> dict[str, Step]:
+        """These steps of the run as of its `document` (read before): the open ones from it, the
+        others read among its closed steps (a closed step changes no more, but for late usage). An
+        id of neither is left out."""
+        found = {i: document.steps[i] for i in ids if i in document.steps}
+        wanted = [i for i in ids if i not in found]
+        stored = self.redis.hmget(keys.steps(run), wanted) if wanted else []
+        found |= {i: Step.model_validate_json(step) for i, step in zip(wanted, stored, strict=True) if step is not None}
+        return {i: found[i] for i in ids if i in found}
 
     def holding(self, run_id: str) -> set[str]:
         """The accounts with a stored run of this id (a deleted or expired one no longer counts)."""
@@ -237,19 +256,26 @@ class Store:
         return [Transition.model_validate_json(item) for item in self.redis.lrange(keys.history(run), 0, -1)]
 
     def runs(
-        self, chunk: int = 500, after: RunRef | None = None, *, account: str | None = None, newest_first: bool = False
+        self,
+        chunk: int = 500,
+        after: RunRef | None = None,
+        *,
+        account: str | None = None,
+        newest_first: bool = False,
+        whole: bool = True,
     ) -> Iterator[RunState]:
         """Every stored run in creation order, or newest first (`after`: those listed after that
         run in that order; `account`: only its runs, read from its own index, so that a small
         account never pays for the others'); runs that have expired are pruned from the indexes
-        on the way."""
+        on the way. Not `whole`: each run with its open steps only (`get_many` reads the whole
+        of those a caller keeps)."""
         redis = self.redis
         index = keys.RUNS if account is None else keys.account_runs(account)
         rank_of, runs_in = (redis.zrevrank, redis.zrevrange) if newest_first else (redis.zrank, redis.zrange)
         rank = rank_of(index, after) if after is not None else None
         start = 0 if rank is None else int(cast(int, rank)) + 1
         while listed := [RunRef(as_text(run)) for run in runs_in(index, start, start + chunk - 1)]:
-            found = self._whole(listed)
+            found = self.get_many(listed) if whole else self._documents(listed)
             gone = [run for run in listed if run not in found]
             if gone:
                 self._unlist(gone)
@@ -267,7 +293,18 @@ class Store:
             pipe.zrem(keys.account_runs(account), *runs)
         pipe.execute()
 
-    def _whole(self, runs: list[RunRef]) -> dict[RunRef, RunState]:
+    def _documents(self, runs: list[RunRef]) -> dict[RunRef, RunState]:
+        pipe = self.redis.pipeline(transaction=False)
+        for run in runs:
+            pipe.hget(keys.run(run), "d")
+        documents = pipe.execute() if runs else []
+        return {
+            run: RunState.model_validate_json(document)
+            for run, document in zip(runs, documents, strict=True)
+            if document is not None
+        }
+
+    def get_many(self, runs: list[RunRef]) -> dict[RunRef, RunState]:
         """The stored runs among these, whole, in the order given. A run's document and closed
         steps are read between two reads of its version, and read again if a commit fell between
         (a transaction would do it in one, but a full Redis refuses reads inside one); the last

@@ -186,3 +186,55 @@ def test_an_accounts_runs_come_a_chunk_of_its_own_index_at_a_time_and_gone_ones_
     assert len(list(store.runs())) == len(theirs) - 1 + 6
     assert b"acct_b/b05" not in runtime.redis.zrange(keys.account_runs("acct_b"), 0, -1)
     assert [state.run.id for state in store.runs(account="acct_b")] == [r for r in theirs if r != "b05"]
+
+
+def _mixed(api: TestClient, runtime: Runtime) -> list[str]:
+    """A run of 9 steps on thread t1, drained in three commits, every third step left open: the
+    closed ones live apart from the run's document."""
+    _steps(api, runtime, count=9)
+    closed = [n for n in range(1, 10) if n % 3]
+    post_events(
+        api, *({"id": f"r1_d{n}", "type": "step.completed", "run_id": "r1", "step_id": f"r1_s{n}"} for n in closed)
+    )
+    runtime.processor.drain(refs("r1", account="acct_a"))
+    return [f"r1_s{n}" for n in range(1, 10)]
+
+
+@pytest.mark.parametrize(
+    ("path", "order", "closed_open"),
+    [
+        ("/v1/runs/r1/steps", "asc", ("completed", "in_progress")),
+        ("/azure/threads/t1/runs/r1/steps", "desc", ("completed", "in_progress")),
+        ("/letta/v1/runs/r1/steps", "desc", ("success", "pending")),
+    ],
+)
+def test_pages_of_open_and_closed_steps_walk_every_step_once_in_creation_order(
+    api: TestClient, runtime: Runtime, path: str, order: str, closed_open: tuple[str, str]
+) -> None:
+    every = _mixed(api, runtime)
+    walked: list[dict[str, Any]] = []
+    params: dict[str, object] = {"limit": 4, "order": order}
+    while True:
+        answer = api.get(path, params=params, headers=A).json()
+        page = answer if isinstance(answer, list) else answer["data"]  # Letta's list is a bare array
+        walked += page
+        if len(page) < 4:
+            break
+        params["after"] = page[-1]["id"]
+    expected = every if order == "asc" else every[::-1]
+    assert [step["id"] for step in walked] == expected
+    statuses = {step["id"]: step["status"] for step in walked}
+    closed, still_open = closed_open
+    assert [statuses[f"r1_s{n}"] for n in (1, 3, 8, 9)] == [closed, still_open, closed, still_open]
+
+
+def test_one_step_is_found_open_or_closed_on_every_route(api: TestClient, runtime: Runtime) -> None:
+    _mixed(api, runtime)
+    for step_id, status in (("r1_s2", "completed"), ("r1_s3", "in_progress")):
+        assert (
+            api.get(f"/v1/runs/r1/steps/{step_id}", params={"format": "native"}, headers=A).json()["status"] == status
+        )
+        assert api.get(f"/azure/threads/t1/runs/r1/steps/{step_id}", headers=A).json()["status"] == status
+        assert api.get(f"/letta/v1/steps/{step_id}", headers=A).json()["id"] == step_id
+    assert api.get("/v1/runs/r1/steps/r1_s99", headers=A).status_code == 404
+    assert api.get("/letta/v1/steps/r1_s2", headers=B).status_code == 404  # another account's, closed
