@@ -11,6 +11,11 @@ line; a connection that sent nothing is closed silently (a browser's preconnecte
 
 A head h11 refuses to buffer past HEAD_CAP is answered 431 rather than uvicorn's plain 400; both
 answers are in the API's one error shape. A complete head past the cap is guard.py's to refuse.
+
+A refused connection closes the way nginx's lingering close does: the answer, then our half of
+the connection, then whatever the client is still sending is read and dropped until it closes
+its half or LINGER_SECONDS pass. Closing with its bytes unread would make the kernel reset the
+connection, and a reset drops the answer before the client has read it.
 """
 
 import asyncio
@@ -24,6 +29,8 @@ from worker.api.guard import HEAD_CAP
 
 log = structlog.get_logger("runstate.api")
 
+LINGER_SECONDS = 2.0  # how long a refused client's further bytes are read and dropped
+
 
 def with_head_deadline(seconds: float) -> type[H11Protocol]:
     """The protocol class for `uvicorn.run(http=...)`: heads due within `seconds`."""
@@ -33,14 +40,15 @@ def with_head_deadline(seconds: float) -> type[H11Protocol]:
 class HeadDeadline(H11Protocol):
     head_seconds = 30.0  # RUNSTATE_API_READ_TIMEOUT's default; `with_head_deadline` sets it
     head_timer: asyncio.TimerHandle | None = None  # armed while a head is awaited
+    linger_timer: asyncio.TimerHandle | None = None  # armed once refused: closes after LINGER_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._watch_head(begun=True)  # the first head is timed from the connection's opening
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():
-            return  # answered and closing (as after a 408): what still comes in is not read
+        if self.transport.is_closing() or self.linger_timer is not None:
+            return  # refused (a 408, a 431): what still comes in is dropped
         super().data_received(data)
         self._watch_head(begun=True)
 
@@ -51,6 +59,8 @@ class HeadDeadline(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
@@ -74,7 +84,7 @@ class HeadDeadline(H11Protocol):
 
     def _head_overdue(self) -> None:
         self.head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or self.linger_timer is not None or self.conn.their_state is not h11.IDLE:
             return
         received = len(self.conn.trailing_data[0])
         if not received:
@@ -100,4 +110,14 @@ class HeadDeadline(H11Protocol):
             h11.EndOfMessage(),
         ):
             self.transport.write(self.conn.send(event))
-        self.transport.close()
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Our half closed after the answer; the client's read and dropped until it closes it, at
+        most LINGER_SECONDS (see the module's docstring)."""
+        self._stop_head_clock()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)

@@ -18,6 +18,7 @@ READ_TIMEOUT = 1.0
 MARGIN = 2.0  # a busy machine's scheduling: the server closes at READ_TIMEOUT
 EARLY = 0.01  # an event loop may run a timer this much before its time (seen: 20 µs)
 HEAD_CAP = 16_384
+LINGER_SECONDS = 2.0  # worker/api/protocol.py's
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +181,37 @@ def test_an_unfinished_head_past_16_kib_is_refused_with_431(port: int) -> None:
                 }
             },
         )
+
+
+def test_a_head_still_arriving_past_16_kib_gets_its_431_not_a_reset(port: int) -> None:
+    """The server answers while more of the head is on its way: it reads and drops the rest
+    (a lingering close, as nginx's) rather than closing on unread bytes, which makes the kernel
+    reset the connection and drop the answer before the client reads it."""
+    with _connect(port) as sock:
+        sock.sendall(_padded(HEAD_CAP + 1, end=b""))
+        select.select([sock], [], [], READ_TIMEOUT + MARGIN)  # the answer is in
+        sock.sendall(b"a" * 65536)  # and the client, not reading yet, sends more of its head
+        time.sleep(0.2)  # it reads a moment later: a reset would have come by then
+        assert _until_closed(sock)[0] == 431
+
+
+def test_a_refused_client_that_never_stops_sending_is_closed_after_the_linger(port: int) -> None:
+    with _connect(port) as sock:
+        sock.sendall(_padded(HEAD_CAP + 1, end=b""))
+        select.select([sock], [], [], READ_TIMEOUT + MARGIN)
+        refused = time.monotonic()
+        assert _send_until_refused(sock, deadline=refused + LINGER_SECONDS + MARGIN) in (
+            BrokenPipeError,
+            ConnectionResetError,
+        )
+        assert time.monotonic() - refused > LINGER_SECONDS - EARLY  # not before the linger is over
+
+
+def _send_until_refused(sock: socket.socket, deadline: float) -> type[OSError] | None:
+    """What stops a client that sends without end: the error, or None if it was never stopped."""
+    try:
+        while time.monotonic() < deadline:
+            sock.send(b"a" * 4096)
+    except OSError as error:
+        return type(error)
+    return None
