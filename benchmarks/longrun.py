@@ -10,7 +10,10 @@ drained after each. Then, on that run, per event:
 - (a) live traffic: `--events` events, each published and drained on its own (a new step
   created, then completed, alternating), as a live agent sends them;
 - (b) batches: `--batches` drains of 100 such events each, as a worker behind its producers
-  finds them.
+  finds them;
+- (c) reads through the HTTP API (the app in this process, Starlette's TestClient): a page of 20
+  steps as Azure's SDK asks for it, one step by id, and the whole run (its totals sum every step),
+  each the median of `--reads` requests.
 
 Each gives the wall time of publish + drain, the worker's CPU (this process while it drains,
 its commit thread included) and Redis's (INFO cpu). Each figure is also given as the median
@@ -23,8 +26,9 @@ memory of the keys that carry the run's hash tag (MEMORY USAGE, exact; the step 
 per step tagged by step id, is not among them) and the build's seconds.
 
 Only public pieces are used (`Runtime.connect`, `publisher.publish_lines`, `processor.drain`,
-`worker.store.keys`), in this process (no RQ worker, no process start), so the same file measures
-any checkout: copy it into the checkout's benchmarks/ and run it there with PYTHONPATH=<checkout>.
+`worker.store.keys`, `worker.api.app.create_app`), in this process (no RQ worker, no process
+start), so the same file measures any checkout: copy it into the checkout's benchmarks/ and run
+it there with PYTHONPATH=<checkout>.
 A private redis-server runs pinned to CPU 0 and this process to CPU 1 (taskset).
 """
 
@@ -36,9 +40,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import click
 import orjson
+from fastapi.testclient import TestClient
 from redis import Redis
 
 from benchmarks.common import PIN, redis_server
+from worker.api.app import create_app
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.store import keys
@@ -47,6 +53,9 @@ if TYPE_CHECKING:  # only the drain's return type: the rest of the processor may
     from worker.drain.processor import BatchReport
 
 CHUNK = 1000  # history events per publish and drain while building a run
+THREAD = "thread_longrun"  # the runs' thread, for Azure's step list
+TOKEN = "tok_longrun"  # noqa: S105 - the benchmark's own API token, on its private Redis
+HEADERS = {"authorization": f"Bearer {TOKEN}"}
 BATCH = 100  # events per drain in (b)
 
 
@@ -63,11 +72,20 @@ class Size(NamedTuple):
     keys: int  # MEMORY USAGE summed over the run's keys
 
 
+class Reads(NamedTuple):
+    """Per request, in µs (wall: the app runs in this process)."""
+
+    page: float  # 20 steps, Azure's list
+    step: float  # one step by id
+    run: float  # the whole run, re-factor's shape
+
+
 class Round(NamedTuple):
     """One round's figures for one N."""
 
     live: Cost
     batches: Cost
+    reads: Reads
     size: Size  # after the build
     built: float  # seconds the build took
 
@@ -109,7 +127,8 @@ class Bench:
 
     def build(self, run_id: str, steps: int) -> None:
         """A run holding `steps` closed steps."""
-        start = {"id": "start", "type": "run.started", "run_id": run_id, "data": {"runnable_id": "longrun"}}
+        data = {"runnable_id": "longrun", "thread_id": THREAD}  # Azure's steps are read on a thread
+        start = {"id": "start", "type": "run.started", "run_id": run_id, "data": data}
         lines = [orjson.dumps(start), *_steps(run_id, "h", 2 * steps)]
         for first in range(0, len(lines), CHUNK):
             self.publish_and_drain(run_id, lines[first : first + CHUNK])
@@ -124,6 +143,25 @@ class Bench:
         wall = time.perf_counter() - started
         redis_used = self._redis_cpu() - redis_cpu
         return Cost(1e6 * wall / events, 1e6 * drained / events, 1e6 * redis_used / events)
+
+    def reads(self, api: TestClient, run_id: str, count: int) -> Reads:
+        """Each read `count` times: the median µs of each."""
+
+        def median_us(path: str) -> float:
+            took = []
+            for _ in range(count):
+                started = time.perf_counter()
+                answer = api.get(path, headers=HEADERS)
+                took.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"GET {path}: {answer.status_code} {answer.text[:200]}")
+            return 1e6 * statistics.median(took)
+
+        return Reads(
+            median_us(f"/azure/threads/{THREAD}/runs/{run_id}/steps?limit=20"),
+            median_us(f"/v1/runs/{run_id}/steps/h7"),
+            median_us(f"/v1/run/{run_id}"),
+        )
 
     def size(self, run_id: str) -> Size:
         run = keys.ref(self.account, run_id)
@@ -143,8 +181,8 @@ def _check(report: "BatchReport", events: int) -> None:
         raise RuntimeError(f"{events} events published, drained: {report.as_dict()}")
 
 
-def one_round(bench: Bench, steps: int, tag: str, events: int, batches: int) -> Round:
-    """A fresh run of `steps` closed steps, then (a) and (b) on it, in that order."""
+def one_round(bench: Bench, api: TestClient, steps: int, tag: str, events: int, batches: int, reads: int) -> Round:
+    """A fresh run of `steps` closed steps, then (a), (b) and (c) on it, in that order."""
     run_id = f"long{steps}_{tag}"
     started = time.perf_counter()
     bench.build(run_id, steps)
@@ -153,7 +191,7 @@ def one_round(bench: Bench, steps: int, tag: str, events: int, batches: int) -> 
     live = bench.measure(run_id, [[line] for line in _steps(run_id, "live", events)])
     lines = _steps(run_id, "batch", BATCH * batches)
     batched = bench.measure(run_id, [lines[i : i + BATCH] for i in range(0, len(lines), BATCH)])
-    return Round(live, batched, size, built)
+    return Round(live, batched, bench.reads(api, run_id, reads), size, built)
 
 
 def _ratio(rounds: list[dict[int, Round]], steps: int, base: int, figure: Callable[[Round], float]) -> float:
@@ -164,14 +202,19 @@ def _ratio(rounds: list[dict[int, Round]], steps: int, base: int, figure: Callab
 COLUMNS = {"wall": "wall µs", "worker": "worker CPU µs", "redis": "Redis CPU µs"}  # Cost's fields
 
 
-def _table(title: str, rounds: list[dict[int, Round]], part: Callable[[Round], Cost]) -> None:
+READ_COLUMNS = {"page": "page of 20 µs", "step": "one step µs", "run": "whole run µs"}  # Reads' fields
+
+
+def _table(
+    title: str, rounds: list[dict[int, Round]], part: Callable[[Round], NamedTuple], columns: dict[str, str] = COLUMNS
+) -> None:
     """Per N: each of `part`'s figures (median) and its ratio to the smallest N's."""
     click.echo(title)
-    click.echo(f"{'steps':>7}" + "".join(f" {heading:>14} {'ratio':>7}" for heading in COLUMNS.values()))
+    click.echo(f"{'steps':>7}" + "".join(f" {heading:>14} {'ratio':>7}" for heading in columns.values()))
     base = min(rounds[0])
     for steps in sorted(rounds[0]):
         row = f"{steps:>7,}"
-        for name in COLUMNS:
+        for name in columns:
 
             def figure(r: Round, name: str = name) -> float:
                 return float(getattr(part(r), name))
@@ -187,17 +230,23 @@ def _table(title: str, rounds: list[dict[int, Round]], part: Callable[[Round], C
 )
 @click.option("--events", default=40, show_default=True, help="Events of (a), each published and drained alone.")
 @click.option("--batches", default=2, show_default=True, help=f"Drains of {BATCH} events each in (b).")
+@click.option("--reads", default=20, show_default=True, help="Requests of each kind in (c).")
 @click.option("--repeat", default=3, show_default=True, help="Rounds (every N in turn); medians are reported.")
-def main(steps: str, events: int, batches: int, repeat: int) -> None:
+def main(steps: str, events: int, batches: int, reads: int, repeat: int) -> None:
     sizes = sorted({int(n) for n in steps.split(",")})
     if PIN:
         os.sched_setaffinity(0, {1})  # Redis is on CPU 0
     started = time.monotonic()
     with redis_server() as url:
         os.environ["REDIS_URL"] = url
-        bench = Bench(Runtime.connect(Settings()))
-        one_round(bench, sizes[0], "warm-up", 10, 1)  # first-time costs (connections, caches) stay out of the base
-        rounds = [{n: one_round(bench, n, str(r), events, batches) for n in sizes} for r in range(repeat)]
+        os.environ["RUNSTATE_API_TOKENS"] = f"{TOKEN}:{Settings().default_account}"
+        runtime = Runtime.connect(Settings())
+        bench = Bench(runtime)
+        with TestClient(create_app(runtime)) as api:
+            one_round(bench, api, sizes[0], "warm-up", 10, 1, 2)  # first-time costs stay out of the base
+            rounds = [
+                {n: one_round(bench, api, n, str(r), events, batches, reads) for n in sizes} for r in range(repeat)
+            ]
     click.echo(
         f"runs of N closed steps; median of {repeat} round(s), every N in turn, ratios against N={sizes[0]:,} "
         f"in the same round; taskset: {'yes' if PIN else 'no'}; {time.monotonic() - started:.0f} s"
@@ -208,6 +257,7 @@ def main(steps: str, events: int, batches: int, repeat: int) -> None:
         click.echo(f"{n:>7,} {size.document / 1024:>8,.0f} KiB {size.keys / 1024:>8,.0f} KiB {built:>8.2f}")
     _table(f"(a) live: one event per publish and drain ({events} events)", rounds, lambda r: r.live)
     _table(f"(b) batches: {BATCH} events per publish and drain ({batches} batches)", rounds, lambda r: r.batches)
+    _table(f"(c) reads through the HTTP API (median of {reads} each)", rounds, lambda r: r.reads, READ_COLUMNS)
 
 
 if __name__ == "__main__":
