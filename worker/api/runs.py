@@ -50,13 +50,17 @@ def step_page(
     runtime: Runtime, state: RunState, fmt: Format, *, limit: int, order: Order, after: str | None, before: str | None
 ) -> tuple[list[dict[str, Any]], Page]:
     """A page of the run's steps, rendered: the step ids in creation order are read, then only the
-    steps on the page, so a page costs the same on a run of 5,000 steps as on one of 5."""
+    steps on the page, so a page costs the same on a run of 5,000 steps as on one of 5. The ids and
+    the document they are read with are of one moment (`Store.step_listing`), so a step created
+    meanwhile is on no page yet; the page names only the steps it shows (a run deleted meanwhile
+    shows fewer), so a client that follows `last_id` misses none."""
     run = ref(state.run.account_id, state.run.id)
-    page = page_of(
-        runtime.store.step_ids(run), limit=limit, order=order, after=after, before=before, what="run's steps"
-    )
-    steps = runtime.store.steps(run, state, page.ids)
-    return [render_step(steps[i], state.run, fmt) for i in page.ids if i in steps], page
+    document, step_ids = runtime.store.step_listing(run)
+    listed = state if document is None else document
+    page = page_of(step_ids, limit=limit, order=order, after=after, before=before, what="run's steps")
+    steps = runtime.store.steps(run, listed, page.ids)
+    shown = [i for i in page.ids if i in steps]
+    return [render_step(steps[i], listed.run, fmt) for i in shown], Page(shown, page.has_more)
 
 
 def step_of(runtime: Runtime, state: RunState, step_id: str) -> Step | None:

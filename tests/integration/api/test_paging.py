@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from statemachine.models import RunState
 from tests.support.apikit import A, B, api_client, post_events
 from tests.support.publishing import refs
 from worker.runtime import Runtime
 from worker.store import keys
+from worker.store.runs import Store
 
 
 @pytest.fixture
@@ -238,3 +240,27 @@ def test_one_step_is_found_open_or_closed_on_every_route(api: TestClient, runtim
         assert api.get(f"/letta/v1/steps/{step_id}", headers=A).json()["id"] == step_id
     assert api.get("/v1/runs/r1/steps/r1_s99", headers=A).status_code == 404
     assert api.get("/letta/v1/steps/r1_s2", headers=B).status_code == 404  # another account's, closed
+
+
+def test_a_step_created_while_a_page_is_read_is_on_it_whole_or_not_at_all(
+    api: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's ids and its steps come from one moment of the run: a step created between the
+    reads (here, right after the run's document is read) is not named by a page that cannot show it."""
+    _steps(api, runtime, count=3)
+    read_document = Store.document
+
+    def then_a_step_is_created(store: Store, run: keys.RunRef) -> RunState | None:
+        state = read_document(store, run)
+        monkeypatch.setattr(Store, "document", read_document)  # once
+        post_events(api, {"id": "r1_c4", "type": "step.created", "run_id": "r1", "step_id": "r1_s4"})
+        runtime.processor.drain(refs("r1", account="acct_a"))
+        return state
+
+    monkeypatch.setattr(Store, "document", then_a_step_is_created)
+    answer = api.get("/v1/runs/r1/steps", params={"limit": 10}, headers=A).json()
+    shown = ids(answer)
+    assert shown[:3] == ["r1_s1", "r1_s2", "r1_s3"]
+    assert (answer["first_id"], answer["last_id"]) == (shown[0], shown[-1])
+    after = api.get("/v1/runs/r1/steps", params={"after": answer["last_id"]}, headers=A).json()
+    assert shown + ids(after) == ["r1_s1", "r1_s2", "r1_s3", "r1_s4"]  # a poller following last_id misses none
