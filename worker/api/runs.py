@@ -141,22 +141,27 @@ def list_runs(
     backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
     newest_first = (order is Order.DESC) != backwards
     start = before if backwards else after
+
+    def wanted(state: RunState) -> bool:
+        return status in (None, state.run.status) and thread_id in (None, state.run.thread_id)
+
     found: list[RunState] = []
     for state in runtime.store.runs(
         after=None if start is None else ref(owner, start), account=owner, newest_first=newest_first, whole=False
     ):
-        run = state.run
-        if run.id == before:
+        if state.run.id == before:
             break
-        if status in (None, run.status) and thread_id in (None, run.thread_id):
+        if wanted(state):
             found.append(state)
             if len(found) > limit:
                 break
     chosen = found[:limit][::-1] if backwards else found[:limit]
-    page = Page([state.run.id for state in chosen], len(found) > limit)
-    # only the runs on the page are read whole (their totals sum every step)
+    # only the runs on the page are read whole (their totals sum every step), a moment after their
+    # documents were: one that left the filter meanwhile, or was deleted, is left off the page
     wholes = runtime.store.get_many([ref(owner, state.run.id) for state in chosen])
-    return envelope([render_run(state, Format.REFACTOR) for state in wholes.values()], page)
+    shown = [state for state in wholes.values() if wanted(state)]
+    page = Page([state.run.id for state in shown], len(found) > limit)
+    return envelope([render_run(state, Format.REFACTOR) for state in shown], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)
