@@ -50,13 +50,17 @@ def step_page(
     runtime: Runtime, state: RunState, fmt: Format, *, limit: int, order: Order, after: str | None, before: str | None
 ) -> tuple[list[dict[str, Any]], Page]:
     """A page of the run's steps, rendered: the step ids in creation order are read, then only the
-    steps on the page, so a page costs the same on a run of 5,000 steps as on one of 5."""
+    steps on the page, so a page costs the same on a run of 5,000 steps as on one of 5. The ids and
+    the document they are read with are of one moment (`Store.step_listing`), so a step created
+    meanwhile is on no page yet; the page names only the steps it shows (a run deleted meanwhile
+    shows fewer), so a client that follows `last_id` misses none."""
     run = ref(state.run.account_id, state.run.id)
-    page = page_of(
-        runtime.store.step_ids(run), limit=limit, order=order, after=after, before=before, what="run's steps"
-    )
-    steps = runtime.store.steps(run, state, page.ids)
-    return [render_step(steps[i], state.run, fmt) for i in page.ids if i in steps], page
+    document, step_ids = runtime.store.step_listing(run)
+    listed = state if document is None else document
+    page = page_of(step_ids, limit=limit, order=order, after=after, before=before, what="run's steps")
+    steps = runtime.store.steps(run, listed, page.ids)
+    shown = [i for i in page.ids if i in steps]
+    return [render_step(steps[i], listed.run, fmt) for i in shown], Page(shown, page.has_more)
 
 
 def step_of(runtime: Runtime, state: RunState, step_id: str) -> Step | None:
@@ -137,22 +141,27 @@ def list_runs(
     backwards = before is not None and after is None  # the runs nearest before `before`, walked towards it
     newest_first = (order is Order.DESC) != backwards
     start = before if backwards else after
+
+    def wanted(state: RunState) -> bool:
+        return status in (None, state.run.status) and thread_id in (None, state.run.thread_id)
+
     found: list[RunState] = []
     for state in runtime.store.runs(
         after=None if start is None else ref(owner, start), account=owner, newest_first=newest_first, whole=False
     ):
-        run = state.run
-        if run.id == before:
+        if state.run.id == before:
             break
-        if status in (None, run.status) and thread_id in (None, run.thread_id):
+        if wanted(state):
             found.append(state)
             if len(found) > limit:
                 break
     chosen = found[:limit][::-1] if backwards else found[:limit]
-    page = Page([state.run.id for state in chosen], len(found) > limit)
-    # only the runs on the page are read whole (their totals sum every step)
+    # only the runs on the page are read whole (their totals sum every step), a moment after their
+    # documents were: one that left the filter meanwhile, or was deleted, is left off the page
     wholes = runtime.store.get_many([ref(owner, state.run.id) for state in chosen])
-    return envelope([render_run(state, Format.REFACTOR) for state in wholes.values()], page)
+    shown = [state for state in wholes.values() if wanted(state)]
+    page = Page([state.run.id for state in shown], len(found) > limit)
+    return envelope([render_run(state, Format.REFACTOR) for state in shown], page)
 
 
 @router.post("/v1/run/{run_id}/cancel", status_code=202, response_model=None, responses=_CANCELLED)

@@ -230,9 +230,17 @@ class Store:
         document = self.redis.hget(keys.run(run), "d")
         return None if document is None else RunState.model_validate_json(document)
 
-    def step_ids(self, run: RunRef) -> list[str]:
-        """Every step id of the run, in creation order."""
-        return [as_text(step_id) for step_id in self.redis.lrange(keys.step_order(run), 0, -1)]
+    def step_listing(self, run: RunRef) -> tuple[RunState | None, list[str]]:
+        """Every step id of the run in creation order, and its document read just after them: each
+        id is then a step the document holds open or one closed before it was read (closed steps
+        are never taken back), so `steps` finds it. The other way round, a step created between the
+        two reads would be listed and found nowhere. One round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(keys.step_order(run), 0, -1)  # first: a pipeline's commands run in order
+        pipe.hget(keys.run(run), "d")
+        ids, document = pipe.execute()
+        state = None if document is None else RunState.model_validate_json(document)
+        return state, [as_text(step_id) for step_id in ids]
 
     def steps(self, run: RunRef, document: RunState, ids: Sequence[str]) -> dict[str, Step]:
         """These steps of the run as of its `document` (read before): the open ones from it, the

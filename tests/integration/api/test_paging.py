@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from statemachine.models import RunState
 from tests.support.apikit import A, B, api_client, post_events
 from tests.support.publishing import refs
 from worker.runtime import Runtime
 from worker.store import keys
+from worker.store.runs import Store
 
 
 @pytest.fixture
@@ -238,3 +240,52 @@ def test_one_step_is_found_open_or_closed_on_every_route(api: TestClient, runtim
         assert api.get(f"/letta/v1/steps/{step_id}", headers=A).json()["id"] == step_id
     assert api.get("/v1/runs/r1/steps/r1_s99", headers=A).status_code == 404
     assert api.get("/letta/v1/steps/r1_s2", headers=B).status_code == 404  # another account's, closed
+
+
+def test_a_step_created_while_a_page_is_read_is_on_it_whole_or_not_at_all(
+    api: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's ids and its steps come from one moment of the run: a step created between the
+    reads (here, right after the run's document is read) is not named by a page that cannot show it."""
+    _steps(api, runtime, count=3)
+    read_document = Store.document
+
+    def then_a_step_is_created(store: Store, run: keys.RunRef) -> RunState | None:
+        state = read_document(store, run)
+        monkeypatch.setattr(Store, "document", read_document)  # once
+        post_events(api, {"id": "r1_c4", "type": "step.created", "run_id": "r1", "step_id": "r1_s4"})
+        runtime.processor.drain(refs("r1", account="acct_a"))
+        return state
+
+    monkeypatch.setattr(Store, "document", then_a_step_is_created)
+    answer = api.get("/v1/runs/r1/steps", params={"limit": 10}, headers=A).json()
+    shown = ids(answer)
+    assert shown[:3] == ["r1_s1", "r1_s2", "r1_s3"]
+    assert (answer["first_id"], answer["last_id"]) == (shown[0], shown[-1])
+    after = api.get("/v1/runs/r1/steps", params={"after": answer["last_id"]}, headers=A).json()
+    assert shown + ids(after) == ["r1_s1", "r1_s2", "r1_s3", "r1_s4"]  # a poller following last_id misses none
+
+
+@pytest.mark.parametrize("meanwhile", ["completed", "deleted"])
+def test_a_run_that_leaves_the_filter_while_the_page_is_read_is_not_on_it(
+    api: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    """The page is chosen on the runs' documents and shown from the runs read whole just after: a
+    run that changed in between so as to leave the filter, or was deleted, is on neither."""
+    for run_id in ("r1", "r2", "r3"):
+        _steps(api, runtime, run_id, count=1)
+    read_whole = Store.get_many
+
+    def then_r3_changes(store: Store, runs: list[keys.RunRef]) -> dict[keys.RunRef, RunState]:
+        monkeypatch.setattr(Store, "get_many", read_whole)  # once
+        if meanwhile == "deleted":
+            assert api.delete("/v1/runs/r3", headers=A).status_code == 204
+        else:
+            post_events(api, {"id": "r3_z", "type": "run.completed", "run_id": "r3"})
+            runtime.processor.drain(refs("r3", account="acct_a"))
+        return read_whole(store, runs)
+
+    monkeypatch.setattr(Store, "get_many", then_r3_changes)
+    answer = api.get("/v1/runs", params={"status": "running"}, headers=A).json()
+    assert (ids(answer), [run["status"] for run in answer["data"]]) == (["r1", "r2"], ["running", "running"])
+    assert (answer["first_id"], answer["last_id"]) == ("r1", "r2")
