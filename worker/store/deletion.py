@@ -16,7 +16,7 @@ from redis import Redis
 
 from worker.store import keys, lua
 from worker.store.keys import RunRef
-from worker.store.replies import as_text
+from worker.store.runs import step_ids
 
 log = structlog.get_logger("runstate.deletion")
 
@@ -44,11 +44,11 @@ class Deleter:
         for _ in range(ATTEMPTS):
             pipe = self.redis.pipeline(transaction=True)
             pipe.hmget(keys.run(run), "v", "d")
-            pipe.lrange(keys.step_order(run), 0, -1)
-            (version, document), step_ids = pipe.execute()
+            pipe.get(keys.step_order(run))
+            (version, document), order = pipe.execute()
             if document is None:
                 return False
-            index = [keys.step_index(keys.parts(run)[0], as_text(step_id)) for step_id in step_ids]
+            index = [keys.step_index(keys.parts(run)[0], step_id) for step_id in step_ids(order)]
             args: list[str | int] = [int(version or 0), run, keys.run_timer(run), self.tombstone_seconds, TOMBSTONE]
             reply = int(self._delete(keys=_keys(run) + index, args=args))
             if reply > 0:

@@ -42,7 +42,9 @@ def steps(run: RunRef) -> str:
 
 
 def step_order(run: RunRef) -> str:
-    """List of the run's step ids in creation order (what reads page through). Same TTL as the run."""
+    """The run's step ids in creation order (what reads page through), each ended by a newline (a
+    step id holds none): a string each commit that creates steps appends to, smaller than a list.
+    Same TTL as the run."""
     return f"{PREFIX}:steporder:{{{run}}}"
 
 

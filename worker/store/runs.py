@@ -236,11 +236,11 @@ class Store:
         are never taken back), so `steps` finds it. The other way round, a step created between the
         two reads would be listed and found nowhere. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.lrange(keys.step_order(run), 0, -1)  # first: a pipeline's commands run in order
+        pipe.get(keys.step_order(run))  # first: a pipeline's commands run in order
         pipe.hget(keys.run(run), "d")
-        ids, document = pipe.execute()
+        order, document = pipe.execute()
         state = None if document is None else RunState.model_validate_json(document)
-        return state, [as_text(step_id) for step_id in ids]
+        return state, step_ids(order)
 
     def steps(self, run: RunRef, document: RunState, ids: Sequence[str]) -> dict[str, Step]:
         """These steps of the run as of its `document` (read before): the open ones from it, the
@@ -326,7 +326,7 @@ class Store:
             for run in asked:
                 pipe.hmget(keys.run(run), "v", "d")
                 pipe.hgetall(keys.steps(run))
-                pipe.lrange(keys.step_order(run), 0, -1)
+                pipe.get(keys.step_order(run))
                 pipe.hget(keys.run(run), "v")
             replies = pipe.execute()
             moved = []
@@ -335,7 +335,7 @@ class Store:
                 if version != after and attempt < READ_ATTEMPTS:
                     moved.append(run)
                 elif document is not None:
-                    found[run] = whole_state(document, closed, order)
+                    found[run] = whole_state(document, closed, step_ids(order))
             asked = moved
         return {run: found[run] for run in runs if run in found}
 
@@ -355,7 +355,12 @@ class Store:
         return {as_text(name): int(value) for name, value in self.redis.hgetall(keys.STATS).items()}
 
 
-def whole_state(document: bytes, closed: dict[bytes, bytes], order: list[bytes]) -> RunState:
+def step_ids(order: bytes | None) -> list[str]:
+    """The step ids of a run's order key (`keys.step_order`), in creation order."""
+    return order.decode().split("\n")[:-1] if order else []
+
+
+def whole_state(document: bytes, closed: dict[bytes, bytes], order: list[str]) -> RunState:
     """A run from its document (the run, its open steps) and its closed steps, the steps in
     creation order."""
     state = RunState.model_validate_json(document)
@@ -363,12 +368,11 @@ def whole_state(document: bytes, closed: dict[bytes, bytes], order: list[bytes])
         return state
     open_steps = state.steps
     steps = {}
-    for raw in order:
-        step_id = raw.decode()
+    for step_id in order:
         found = open_steps.get(step_id)
         if found is None:
-            stored = closed.get(raw)
-            if stored is None:  # not there: only a step written by a version without this index
+            stored = closed.get(step_id.encode())
+            if stored is None:  # created after the document was read (a read's last attempt)
                 continue
             found = Step.model_validate_json(stored)
         steps[step_id] = found

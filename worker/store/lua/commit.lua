@@ -18,7 +18,7 @@
 -- KEYS 14 queued            the queued-events counter
 -- KEYS 15 account_runs      the runs index of the run's account (score: created_at)
 -- KEYS 16 steps             the run's closed steps: a hash, step id -> Step JSON
--- KEYS 17 step_order        the run's step ids in creation order
+-- KEYS 17 step_order        the run's step ids in creation order, each ended by a newline
 -- ARGV  1 expected_version  the version read ('0': the run does not exist)
 -- ARGV  2 document          the new document ('': unchanged)
 -- ARGV  3 created_at        the run's score in the runs indexes
@@ -114,9 +114,9 @@ first, last = take(counts[3] * 2)
 for i = first, last, 500 do  -- whole pairs: 500 is even
   redis.call('HSET', KEYS[16], unpack(ARGV, i, math.min(i + 499, last)))
 end
-local created = {}
-for id in string.gmatch(ARGV[19], '[^\n]+') do created[#created + 1] = id end
-all('RPUSH', KEYS[17], created)
+if ARGV[19] ~= '' then
+  redis.call('APPEND', KEYS[17], ARGV[19] .. '\n')
+end
 -- each subscription's new deliveries' timers (score, id), added together: Redis pays per call
 local sending, subscribers = {}, {}
 for i = deliveries_first, deliveries_last, 3 do
@@ -174,11 +174,11 @@ end
 -- expire with it.
 if ARGV[5] == '1' and ARGV[2] ~= '' then
   local index_gone = now + tonumber(ARGV[13]) * 1000
-  for _, id in ipairs(redis.call('LRANGE', KEYS[17], 0, -1)) do
+  for id in string.gmatch(redis.call('GET', KEYS[17]) or '', '[^\n]+') do
     redis.call('SET', ARGV[22] .. id .. ARGV[23], ARGV[4], 'PXAT', index_gone)
   end
 else
-  for _, id in ipairs(created) do
+  for id in string.gmatch(ARGV[19], '[^\n]+') do
     redis.call('SET', ARGV[22] .. id .. ARGV[23], ARGV[4])
   end
 end
