@@ -200,10 +200,7 @@ class Store:
 
     def commit(self, packed: Sequence[Packed]) -> list[bool]:
         """Write each run's commit atomically; False where another worker got there first."""
-        pipe = self.redis.pipeline(transaction=False)
-        for script_keys, args in packed:
-            self._commit(keys=script_keys, args=args, client=pipe)
-        return [reply != lua.CONFLICT for reply in pipe.execute()]
+        return [reply != lua.CONFLICT for reply in lua.run_all(self.redis, self._commit, packed)]
 
     def reject_orphans(self, records: Iterable[bytes], counters: dict[str, int]) -> None:
         """Rejected things that belong to no run (a refused job), with their counts."""
