@@ -167,10 +167,10 @@ class Processor:
         commits, packed = [], []
         for run, ready in prepared.items():
             try:
-                held = known.get(run)
-                seen = frozenset() if held is None else held.seen
-                if held is not None and held.closed:
-                    ready = ready.with_closed(held.closed)
+                holds = known.get(run)  # what the stored run holds of what its events name
+                seen = frozenset() if holds is None else holds.seen
+                if holds is not None and holds.closed:
+                    ready = ready.with_closed(holds.closed)
                 commit = self._drain_run(run, ready, seen, now, full=len(ready.queued) == limit)
                 if commit.state is not None:
                     commit.subscribers = subscribers.get(commit.state.run.account_id, ())
