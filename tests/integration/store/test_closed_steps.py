@@ -2,13 +2,20 @@
 writes only its open steps and the closed ones its events name. Each test drains in separate
 commits, so the closed step an event names is one a drain must find outside the document."""
 
+import itertools
+import uuid
 from decimal import Decimal
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from statemachine.apply import Incoming, apply_event
 from statemachine.deadlines import next_due
-from statemachine.models import RunState
-from statemachine.status import StepStatus
+from statemachine.events import parse_event
+from statemachine.models import RunState, Transition
+from statemachine.status import Origin, StepStatus
+from statemachine.timefmt import rfc3339
 from tests.support.publishing import publish
 from worker import reads
 from worker.runtime import Runtime
@@ -135,3 +142,67 @@ def test_the_drain_does_not_read_the_closed_steps_its_events_do_not_name(runtime
     state = runtime.store.get(RUN)
     assert state is not None
     assert (len(state.steps), list(state.steps)[-1]) == (51, "s-new")
+
+
+step_ids = st.sampled_from(["s0", "s1", "s2", "s3"])
+step_events = st.tuples(
+    st.sampled_from(["step.created", "step.completed", "step.failed", "step.cancelled", "run.completed"]),
+    step_ids,
+    st.integers(min_value=0, max_value=50),  # tokens; 0: no usage reported
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(script=st.lists(step_events, min_size=1, max_size=25), cuts=st.lists(st.integers(1, 25), max_size=6))
+def test_drained_in_any_commits_a_run_is_what_one_pass_makes_of_its_events(
+    runtime: Runtime, script: list[tuple[str, str, int]], cuts: list[int]
+) -> None:
+    """Steps closed in one commit and named again in a later one (completed twice, created again,
+    late usage after the run's end): the run read back whole is the pure domain's, event for event."""
+    run_id = f"r_prop_{uuid.uuid4().hex}"
+    at = runtime.store.now_ms()
+    events: list[dict[str, object]] = [
+        {"id": "e_start", "type": "run.started", "run_id": run_id, "occurred_at": rfc3339(at)}
+    ]
+    for n, (kind, step_id, tokens) in enumerate(script):
+        event: dict[str, object] = {"id": f"e{n}", "type": kind, "run_id": run_id, "occurred_at": rfc3339(at + n + 1)}
+        if kind != "run.completed":
+            event["step_id"] = step_id
+        if kind in ("step.completed", "step.failed") and tokens:
+            event["data"] = {"usage": {"prompt_tokens": tokens, "completion_tokens": 1}}
+        events.append(event)
+    bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+    for first, last in itertools.pairwise(bounds):  # each slice its own publish and commit
+        publish(runtime, *events[first:last])
+        runtime.processor.drain([ref("default", run_id)])
+
+    stored = runtime.store.get(ref("default", run_id))
+    assert stored is not None
+    expected, history = _one_pass(events, now=runtime.store.now_ms())
+    assert _comparable(stored) == _comparable(expected)
+    assert _records(runtime.store.history(ref("default", run_id))) == _records(history)
+
+
+def _one_pass(events: list[dict[str, object]], now: int) -> tuple[RunState, list[Transition]]:
+    """What the pure domain makes of these events in one uninterrupted pass, every step at hand."""
+    state: RunState | None = None
+    seen: set[str] = set()
+    history: list[Transition] = []
+    for raw in events:
+        event = parse_event(orjson.dumps(raw))
+        result = apply_event(state, Incoming(event, Origin.EVENT, "default"), now=now, seen=seen)
+        if result.remember_id:
+            seen.add(event.id)
+        assert isinstance(result.state, RunState)
+        state, history = result.state, [*history, *result.history]
+    assert state is not None
+    return state, history
+
+
+def _comparable(state: RunState) -> dict[str, object]:
+    return {"run": state.run.model_dump(), "steps": [(i, s.model_dump()) for i, s in state.steps.items()]}
+
+
+def _records(history: list[Transition]) -> list[tuple[object, ...]]:
+    """The records less when they were applied (the drains' clock, not the one pass's)."""
+    return [(t.n, t.id, t.from_, t.to, t.event_id, t.origin, t.at, t.note) for t in history]
